@@ -1,0 +1,90 @@
+package sluice
+
+import "time"
+
+// OpenAttribute is a dataset's opening grade.
+type OpenAttribute string
+
+// Opening grades of a dataset.
+const (
+	Open        OpenAttribute = "open"        // open to anyone
+	Conditional OpenAttribute = "conditional" // only under an active authorization
+	Closed      OpenAttribute = "closed"      // never queried
+)
+
+// Valid reports whether a is one of the known grades.
+func (a OpenAttribute) Valid() bool { return a == Open || a == Conditional || a == Closed }
+
+// ColumnRole says what an analyst may do with a column.
+type ColumnRole string
+
+// Column roles.
+const (
+	// RoleUnit is the privacy unit (a person id, a company credit code). It is
+	// never output and never grouped by; it only bounds contributions and joins.
+	RoleUnit ColumnRole = "unit"
+	// RoleDimension is categorical: it may be grouped by and filtered on.
+	RoleDimension ColumnRole = "dimension"
+	// RoleMeasure is numeric with declared bounds; it may be aggregated.
+	RoleMeasure ColumnRole = "measure"
+	// RoleIdentifier is a direct identifier (name, phone number): never readable.
+	RoleIdentifier ColumnRole = "identifier"
+	// RoleAttribute may be used in filters only; it is never output.
+	RoleAttribute ColumnRole = "attribute"
+)
+
+// Valid reports whether r is one of the known roles.
+func (r ColumnRole) Valid() bool {
+	switch r {
+	case RoleUnit, RoleDimension, RoleMeasure, RoleIdentifier, RoleAttribute:
+		return true
+	}
+	return false
+}
+
+// Column is one column of a dataset and its role.
+type Column struct {
+	Name        string     `json:"name" yaml:"name"`
+	Type        string     `json:"type" yaml:"type"` // DuckDB type, e.g. VARCHAR, BIGINT, DATE, DOUBLE
+	Role        ColumnRole `json:"role" yaml:"role"`
+	Description string     `json:"description,omitempty" yaml:"description,omitempty"`
+	// Domain is the declared public domain of a dimension. Group keys over a
+	// column with a domain are released as they are, without partition selection.
+	Domain []string `json:"domain,omitempty" yaml:"domain,omitempty"`
+	// Lower and Upper bound a measure; values are clamped to them before
+	// aggregation and noise is calibrated to them.
+	Lower *float64 `json:"lower,omitempty" yaml:"lower,omitempty"`
+	Upper *float64 `json:"upper,omitempty" yaml:"upper,omitempty"`
+	// Scale is the number of decimal digits a measure is summed with in fixed
+	// point (0 for integers). Sums are exact and order-independent.
+	Scale int `json:"scale,omitempty" yaml:"scale,omitempty"`
+}
+
+// Dataset is a catalog entry.
+type Dataset struct {
+	ID              string        `json:"id" yaml:"id"`
+	Title           string        `json:"title" yaml:"title"`
+	Owner           string        `json:"owner" yaml:"owner"`
+	Level           int           `json:"level" yaml:"level"` // classification 1 (lowest) … 4 (highest)
+	Open            OpenAttribute `json:"open" yaml:"open"`
+	UpdateFrequency string        `json:"update_frequency" yaml:"update_frequency"`
+	Location        string        `json:"location" yaml:"location"` // local path or s3://bucket/key
+	Version         string        `json:"version" yaml:"version"`
+	// Unit names the privacy-unit column.
+	Unit string `json:"unit" yaml:"unit"`
+	// Population names the people or firms behind the unit ("enterprise",
+	// "person"). Datasets keyed by the same population share a lifetime budget.
+	Population string    `json:"population" yaml:"population"`
+	Columns    []Column  `json:"columns" yaml:"columns"`
+	UpdatedAt  time.Time `json:"updated_at,omitempty" yaml:"updated_at,omitempty"`
+}
+
+// Column returns the column named name, or nil.
+func (d *Dataset) Column(name string) *Column {
+	for i := range d.Columns {
+		if d.Columns[i].Name == name {
+			return &d.Columns[i]
+		}
+	}
+	return nil
+}
