@@ -1,0 +1,175 @@
+package query
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"testing"
+
+	_ "github.com/duckdb/duckdb-go/v2"
+
+	"sluice"
+)
+
+// plainDB is an unlocked DuckDB with the example schemas as tables, for
+// checking what bounded SQL computes. (The sandbox package tests lockdown.)
+func plainDB(t *testing.T) *sql.Conn {
+	t.Helper()
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	for _, q := range []string{
+		// 300 firms; firm i files months 1..(i%30+1); firm district by i%16.
+		`CREATE TABLE enterprise AS SELECT 'F' || i AS credit_code, 'name' || i AS name, '' AS legal_rep_phone,
+			chr(65 + (i % 5)::INT) AS industry, (['huangpu','xuhui','changning','jingan'])[1 + i % 4] AS district,
+			DATE '2010-01-01' AS founded, (i * 10.5)::DECIMAL(18,2) AS registered_capital, 'micro' AS size_class
+			FROM range(300) t(i)`,
+		`CREATE TABLE tax_monthly AS SELECT 'F' || i AS credit_code, (DATE '2024-01-01' + to_months(m::INT)) AS month,
+			((i * 37 + m * 11) % 1000 * 1.25 + CASE WHEN i = 7 THEN 9000000 ELSE 0 END)::DECIMAL(18,2) AS tax_paid,
+			0::DECIMAL(18,2) AS tax_arrears, 'on_time' AS filing_status
+			FROM range(300) t(i), range(30) s(m) WHERE m <= i % 30`,
+	} {
+		if _, err := conn.ExecContext(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return conn
+}
+
+func runBounded(t *testing.T, conn *sql.Conn, q string, ob sluice.Obligations) (*Analysis, [][]any) {
+	t.Helper()
+	p := testParser(t)
+	cat := loadExamples(t)
+	an, err := p.Analyze(context.Background(), q, cat)
+	if err != nil {
+		t.Fatalf("analyze %s: %v", q, err)
+	}
+	b, err := an.Rewrite(ob, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Verify(context.Background(), an, b, cat); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.QueryContext(context.Background(), b.SQL)
+	if err != nil {
+		t.Fatalf("run %s: %v", b.SQL, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out [][]any
+	for rows.Next() {
+		v := make([]any, len(cols))
+		ptr := make([]any, len(cols))
+		for i := range v {
+			ptr[i] = &v[i]
+		}
+		if err := rows.Scan(ptr...); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	return an, out
+}
+
+func num(v any) float64 {
+	switch x := v.(type) {
+	case int64:
+		return float64(x)
+	case int32:
+		return float64(x)
+	case float64:
+		return x
+	}
+	panic(fmt.Sprintf("not a number: %T %v", v, v))
+}
+
+// With bounds that never bind, the bounded aggregates equal plain SQL.
+func TestRewriteExactWhenBoundsDoNotBind(t *testing.T) {
+	conn := plainDB(t)
+	_, got := runBounded(t, conn, "SELECT district, count(*), sum(tax_paid), count(DISTINCT credit_code) FROM tax_monthly t JOIN enterprise e USING (credit_code) WHERE tax_paid < 5000000 GROUP BY district", sluice.Obligations{L0: 1, Linf: 1000})
+	want := map[string][3]float64{}
+	rows, err := conn.QueryContext(context.Background(), `SELECT district, count(*), sum(tax_paid * 100)::DOUBLE, count(DISTINCT credit_code) FROM tax_monthly JOIN enterprise USING (credit_code) WHERE tax_paid < 5000000 GROUP BY district`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var d string
+		var c, s, u float64
+		if err := rows.Scan(&d, &c, &s, &u); err != nil {
+			t.Fatal(err)
+		}
+		want[d] = [3]float64{c, s, u}
+	}
+	rows.Close()
+	if len(got) != len(want) || len(got) != 4 {
+		t.Fatalf("got %d groups, want %d", len(got), len(want))
+	}
+	for _, r := range got {
+		d := r[0].(string)
+		w := want[d]
+		// keys, __units, then (c, s, q) for count, sum, count_units.
+		if num(r[1]) != w[2] || num(r[2]) != w[0] || num(r[6]) != w[1] {
+			t.Errorf("%s: units %v count %v sum %v, want %v", d, r[1], r[2], r[6], w)
+		}
+	}
+}
+
+// Linf caps each unit's rows per group, and sums are scaled to Linf rows
+// and clamped to the declared bound.
+func TestRewriteBoundsContributions(t *testing.T) {
+	conn := plainDB(t)
+	const linf = 3
+	_, got := runBounded(t, conn, "SELECT count(*), sum(tax_paid) FROM tax_monthly", sluice.Obligations{L0: 1, Linf: linf})
+	if len(got) != 1 {
+		t.Fatalf("got %d rows", len(got))
+	}
+	// Expected: per firm min(n, 3) rows; sum = Σx·min(1, 3/n) with x clamped to 5e6.
+	rows, err := conn.QueryContext(context.Background(), `SELECT count(*), sum(least(tax_paid, 5000000) * 100)::DOUBLE FROM tax_monthly GROUP BY credit_code`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantC, wantS float64
+	for rows.Next() {
+		var n, s float64
+		rows.Scan(&n, &s)
+		f := math.Min(1, linf/n)
+		wantC += math.Min(n, linf)
+		wantS += math.Round(s * f)
+	}
+	rows.Close()
+	if c := num(got[0][1]); c != wantC {
+		t.Errorf("count %v, want %v", c, wantC)
+	}
+	if s := num(got[0][5]); math.Abs(s-wantS) > 300 { // per-unit rounding may differ by ≤ 1 per unit
+		t.Errorf("sum %v, want %v", s, wantS)
+	}
+	// No unit can contribute more than Linf·upper.
+	if s := num(got[0][5]); s > 300*linf*5000000*100 {
+		t.Errorf("sum %v exceeds the bound", s)
+	}
+}
+
+// L0 keeps at most L0 groups per unit.
+func TestRewriteBoundsGroupsPerUnit(t *testing.T) {
+	conn := plainDB(t)
+	_, got := runBounded(t, conn, "SELECT month, count(DISTINCT credit_code) AS firms FROM tax_monthly GROUP BY month", sluice.Obligations{L0: 2, Linf: 1})
+	total := 0.0
+	for _, r := range got {
+		total += num(r[1])
+	}
+	// 300 firms, each present in ≥ 1 month, contribute at most 2 groups each.
+	var want float64
+	conn.QueryRowContext(context.Background(), `SELECT sum(least(c, 2))::DOUBLE FROM (SELECT count(DISTINCT month) c FROM tax_monthly GROUP BY credit_code)`).Scan(&want)
+	if total != want {
+		t.Errorf("units over groups = %v, want %v", total, want)
+	}
+}

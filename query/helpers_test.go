@@ -1,0 +1,61 @@
+package query
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"sluice"
+)
+
+// exampleCatalog reads the example manifests straight from YAML (the
+// storage package validates them; here they are only vocabulary).
+type exampleCatalog map[string]*sluice.Dataset
+
+func (c exampleCatalog) Get(id string) (*sluice.Dataset, error) {
+	if d, ok := c[strings.ToLower(id)]; ok {
+		return d, nil
+	}
+	return nil, sluice.Errorf(sluice.ENOTFOUND, "unknown dataset %s", id)
+}
+
+func loadExamples(t testing.TB) exampleCatalog {
+	t.Helper()
+	files, err := filepath.Glob("../examples/catalog/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example manifests: %v", err)
+	}
+	cat := exampleCatalog{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d sluice.Dataset
+		if err := yaml.Unmarshal(b, &d); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		cat[d.ID] = &d
+	}
+	return cat
+}
+
+var (
+	parserOnce sync.Once
+	sharedP    *Parser
+	parserErr  error
+)
+
+func testParser(t testing.TB) *Parser {
+	t.Helper()
+	parserOnce.Do(func() { sharedP, parserErr = NewParser(context.Background()) })
+	if parserErr != nil {
+		t.Fatal(parserErr)
+	}
+	return sharedP
+}

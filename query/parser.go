@@ -1,0 +1,118 @@
+package query
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"sluice"
+)
+
+// MaxSQLBytes is the longest SQL text the analyser accepts.
+const MaxSQLBytes = 64 << 10
+
+// Parser parses SQL with DuckDB's own parser (json_serialize_sql). Its DuckDB
+// instance holds no data, never executes the text it parses, and is locked
+// down like a sandbox.
+type Parser struct {
+	db *sql.DB
+}
+
+// NewParser opens the parser's empty, locked DuckDB instance.
+func NewParser(ctx context.Context) (*Parser, error) {
+	connector, err := duckdb.NewConnector("?threads=1&autoinstall_known_extensions=false&autoload_known_extensions=false&allow_community_extensions=false&allow_persistent_secrets=false", nil)
+	if err != nil {
+		return nil, fmt.Errorf("open parser: %w", err)
+	}
+	db := sql.OpenDB(connector)
+	for _, q := range []string{
+		"SET enable_external_access = false",
+		"SET lock_configuration = true",
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("lock parser: %w", err)
+		}
+	}
+	var ext, lock string
+	if err := db.QueryRowContext(ctx, "SELECT current_setting('enable_external_access')::VARCHAR, current_setting('lock_configuration')::VARCHAR").Scan(&ext, &lock); err != nil || ext != "false" || lock != "true" {
+		db.Close()
+		return nil, fmt.Errorf("parser not locked (external access %s, lock %s): %v", ext, lock, err)
+	}
+	db.SetMaxIdleConns(4)
+	return &Parser{db: db}, nil
+}
+
+// Close releases the parser's DuckDB instance.
+func (p *Parser) Close() error { return p.db.Close() }
+
+// parse returns the single SELECT statement of text as a JSON tree. The
+// text travels as a bound parameter: it is parsed, never executed.
+func (p *Parser) parse(ctx context.Context, text string) (node, error) {
+	if len(text) > MaxSQLBytes {
+		return nil, refuse("sql.too_long", 0, "the query is %d bytes long; the limit is %d", len(text), MaxSQLBytes)
+	}
+	if !utf8.ValidString(text) || strings.ContainsRune(text, 0) {
+		return nil, refuse("sql.encoding", 0, "the query must be valid UTF-8 without NUL characters")
+	}
+	if strings.TrimSpace(text) == "" {
+		return nil, refuse("sql.empty", 0, "the query is empty")
+	}
+	var out string
+	err := p.db.QueryRowContext(ctx,
+		"SELECT json_serialize_sql(?::VARCHAR, skip_null := true, skip_empty := true, skip_default := true)::VARCHAR",
+		text).Scan(&out)
+	if err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader([]byte(out)))
+	dec.UseNumber()
+	var doc map[string]any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("decode parse tree: %w", err)
+	}
+	if isErr, _ := doc["error"].(bool); isErr {
+		typ, _ := doc["error_type"].(string)
+		msg, _ := doc["error_message"].(string)
+		pos := 0
+		if s, ok := doc["position"].(string); ok {
+			if n, err := strconv.Atoi(s); err == nil {
+				pos = n + 1
+			}
+		}
+		if typ == "not implemented" {
+			return nil, refuse("sql.not_select", 0, "only a single SELECT statement is accepted")
+		}
+		return nil, refuse("sql.syntax", pos, "%s", msg)
+	}
+	stmts, _ := doc["statements"].([]any)
+	if len(stmts) != 1 {
+		return nil, refuse("sql.multiple_statements", 0, "exactly one statement is accepted, got %d", len(stmts))
+	}
+	st, _ := stmts[0].(map[string]any)
+	if st == nil {
+		return nil, fmt.Errorf("parse tree: statement is not an object")
+	}
+	for k := range st {
+		if k != "node" {
+			return nil, refuse("sql.unsupported", 0, "unsupported statement feature %q", k)
+		}
+	}
+	n, _ := st["node"].(map[string]any)
+	if n == nil {
+		return nil, fmt.Errorf("parse tree: statement has no node")
+	}
+	return node(n), nil
+}
+
+// refuse returns an analysis refusal.
+func refuse(rule string, pos int, format string, args ...any) *sluice.Error {
+	return &sluice.Error{Code: sluice.EINVALID, Step: sluice.StepAnalysis, Rule: rule, Pos: pos, Message: fmt.Sprintf(format, args...)}
+}

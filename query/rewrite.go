@@ -1,0 +1,302 @@
+package query
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"strings"
+
+	"sluice"
+)
+
+// quantileLeaves is the resolution at which sampled values are sent to the
+// quantile tree: (upper − lower) / quantileLeaves.
+const quantileLeaves = 4096
+
+// Limits on contribution bounds, so that every per-unit partial fits the
+// integer types used and the noise library's overflow checks hold
+// (|bound|·10^scale ≤ 2^40 is enforced by the catalog).
+const (
+	MaxL0   = 1000
+	MaxLinf = 1000
+)
+
+// Bounded is the SQL the sandbox runs for a query. Its result has one row
+// per group: the group keys, then __units (distinct units after bounding),
+// then three columns per plan aggregate (count, sum, sum of squares; see
+// privacy.Partial for their meaning). QuantileSQL, when set, returns
+// (keys…, __agg, __v, __n): sampled values per quantile aggregate, rounded
+// to the quantile tree's resolution, with their counts.
+type Bounded struct {
+	SQL         string
+	QuantileSQL string
+	// Tables lists, per dataset, the columns the sandbox must expose.
+	Tables map[string][]string
+}
+
+// Rewrite renders the bounded SQL for an analysed query under the given
+// contribution bounds. seed keys the per-unit choice of groups; it must be
+// secret and fresh per query.
+func (an *Analysis) Rewrite(ob sluice.Obligations, seed uint64) (*Bounded, error) {
+	if ob.L0 < 1 || ob.L0 > MaxL0 {
+		return nil, refuse("rewrite.l0", 0, "groups per unit (L0) must be between 1 and %d, got %d", MaxL0, ob.L0)
+	}
+	if ob.Linf < 1 || ob.Linf > MaxLinf {
+		return nil, refuse("rewrite.linf", 0, "rows per unit per group (Linf) must be between 1 and %d, got %d", MaxLinf, ob.Linf)
+	}
+	r := &renderer{an: an, l0: ob.L0, linf: ob.Linf, seed: seed}
+	b := &Bounded{Tables: an.tables()}
+	var err error
+	if b.SQL, err = r.main(); err != nil {
+		return nil, err
+	}
+	for _, a := range an.aggs {
+		if a.fn == sluice.AggQuantile {
+			b.QuantileSQL = r.quantiles()
+			break
+		}
+	}
+	return b, nil
+}
+
+// tables lists the columns of each dataset the bounded SQL reads.
+func (an *Analysis) tables() map[string][]string {
+	out := map[string][]string{}
+	seen := map[string]bool{}
+	add := func(ds, col string) {
+		if k := ds + "." + col; !seen[k] {
+			seen[k] = true
+			out[ds] = append(out[ds], col)
+		}
+	}
+	for _, r := range an.rels {
+		add(r.ds.ID, r.ds.Unit)
+	}
+	for _, u := range an.Plan.Columns {
+		add(u.Dataset, u.Column)
+	}
+	return out
+}
+
+type renderer struct {
+	an   *Analysis
+	l0   int64
+	linf int64
+	seed uint64
+}
+
+func pow10(s int) float64 { return math.Pow(10, float64(s)) }
+
+// fixed returns the fixed-point bounds lo', hi' of an aggregate.
+func fixed(a *aggSpec) (lo, hi int64) {
+	f := pow10(a.iv.scale)
+	return int64(math.Round(a.iv.lo * f)), int64(math.Round(a.iv.hi * f))
+}
+
+// rows renders the row-level stage: the unit, the keys and each
+// aggregate's clamped argument, over the flattened FROM and WHERE.
+func (r *renderer) rows(quantiles bool) string {
+	an := r.an
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	b.WriteString(an.unit.sql())
+	b.WriteString(" AS __u")
+	for i, g := range an.groups {
+		fmt.Fprintf(&b, ", %s AS __k%d", g.sql(), i)
+	}
+	for i, a := range an.aggs {
+		if quantiles != (a.fn == sluice.AggQuantile) {
+			continue
+		}
+		switch a.fn {
+		case sluice.AggCount:
+			if a.arg != nil {
+				fmt.Fprintf(&b, ", %s AS __x%d", a.arg.sql(), i)
+			}
+		case sluice.AggSum, sluice.AggAvg, sluice.AggVar, sluice.AggStddev:
+			fmt.Fprintf(&b, ", TRY_CAST(round((least(greatest(TRY_CAST(%s AS DOUBLE), %s), %s) * %s)) AS BIGINT) AS __x%d",
+				a.arg.sql(), floatSQL(a.iv.lo), floatSQL(a.iv.hi), floatSQL(pow10(a.iv.scale)), i)
+		case sluice.AggQuantile:
+			fmt.Fprintf(&b, ", least(greatest(TRY_CAST(%s AS DOUBLE), %s), %s) AS __v%d",
+				a.arg.sql(), floatSQL(a.iv.lo), floatSQL(a.iv.hi), i)
+		}
+	}
+	b.WriteString(" FROM ")
+	first := an.rels[0]
+	b.WriteString(quoteIdent(first.ds.ID) + " AS " + first.alias)
+	fu := first.alias + "." + quoteIdent(first.ds.Unit)
+	for _, rel := range an.rels[1:] {
+		fmt.Fprintf(&b, " JOIN %s AS %s ON (%s = %s.%s)", quoteIdent(rel.ds.ID), rel.alias, fu, rel.alias, quoteIdent(rel.ds.Unit))
+	}
+	if len(an.filters) > 0 {
+		b.WriteString(" WHERE ")
+		if len(an.filters) == 1 {
+			b.WriteString(an.filters[0].sql())
+		} else {
+			b.WriteString((&expr{kind: eAnd, args: an.filters}).sql())
+		}
+	}
+	return b.String()
+}
+
+func (r *renderer) keys(prefix string) string {
+	var parts []string
+	for i := range r.an.groups {
+		parts = append(parts, fmt.Sprintf("%s__k%d", prefix, i))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// bounded renders the L0 stage over the per-unit partials: each unit keeps
+// at most L0 of its groups, chosen by a keyed hash (uniformly at random
+// for a secret seed, independent of the data).
+func (r *renderer) bounded(from string) string {
+	return fmt.Sprintf("SELECT * FROM %s QUALIFY row_number() OVER (PARTITION BY __u ORDER BY hash(__u, %s, %d::UBIGINT)) <= %d",
+		from, r.keys(""), r.seed, r.l0)
+}
+
+func (r *renderer) main() (string, error) {
+	an := r.an
+	var b strings.Builder
+	b.WriteString("WITH __rows AS (")
+	b.WriteString(r.rows(false))
+	b.WriteString("), __units AS (SELECT __u")
+	if k := r.keys(""); k != "" {
+		b.WriteString(", " + k)
+	}
+	for i, a := range an.aggs {
+		switch a.fn {
+		case sluice.AggCount:
+			if a.arg == nil {
+				fmt.Fprintf(&b, ", count(*) AS __n%d", i)
+			} else {
+				fmt.Fprintf(&b, ", count(__x%d) AS __n%d", i, i)
+			}
+		case sluice.AggSum, sluice.AggAvg:
+			fmt.Fprintf(&b, ", count(__x%d) AS __n%d, sum(__x%d) AS __s%d", i, i, i, i)
+		case sluice.AggVar, sluice.AggStddev:
+			fmt.Fprintf(&b, ", count(__x%d) AS __n%d, sum(__x%d) AS __s%d, sum(TRY_CAST(__x%d AS HUGEINT) * __x%d) AS __q%d", i, i, i, i, i, i, i)
+		}
+	}
+	b.WriteString(" FROM __rows GROUP BY __u")
+	if k := r.keys(""); k != "" {
+		b.WriteString(", " + k)
+	}
+	b.WriteString(")")
+	src := "__units"
+	if len(an.groups) > 0 {
+		b.WriteString(", __bounded AS (" + r.bounded("__units") + ")")
+		src = "__bounded"
+	}
+	b.WriteString(" SELECT ")
+	if k := r.keys(""); k != "" {
+		b.WriteString(k + ", ")
+	}
+	b.WriteString("count(*) AS __units")
+	L := r.linf
+	for i, a := range an.aggs {
+		n := fmt.Sprintf("__n%d", i)
+		// scaled renders round(v · min(1, Linf/n)) per unit, clamped to [lo, hi], summed exactly.
+		scaled := func(v string, lo, hi *big.Int) string {
+			return fmt.Sprintf("coalesce(TRY_CAST(sum(least(greatest(CASE WHEN %s <= %d THEN %s ELSE TRY_CAST(round(((TRY_CAST(%s AS DOUBLE) * %d) / %s)) AS HUGEINT) END, %s), %s)) AS DOUBLE), 0)",
+				n, L, v, v, L, n, hugeSQL(lo), hugeSQL(hi))
+		}
+		zero := "0"
+		c, s, q := zero, zero, zero
+		switch a.fn {
+		case sluice.AggCount:
+			c = fmt.Sprintf("CAST(coalesce(sum(least(%s, %d)), 0) AS BIGINT)", n, L)
+		case sluice.AggSum:
+			lo, hi := fixed(a)
+			c = fmt.Sprintf("CAST(coalesce(sum(least(%s, %d)), 0) AS BIGINT)", n, L)
+			s = scaled(fmt.Sprintf("TRY_CAST(__s%d AS HUGEINT)", i),
+				big.NewInt(min(0, L*lo)), big.NewInt(max(0, L*hi)))
+		case sluice.AggAvg, sluice.AggVar, sluice.AggStddev:
+			lo, hi := fixed(a)
+			C := big.NewInt(lo + hi)
+			W := big.NewInt(hi - lo)
+			LW := new(big.Int).Mul(big.NewInt(L), W)
+			c = fmt.Sprintf("CAST(coalesce(sum(least(%s, %d)), 0) AS BIGINT)", n, L)
+			d := fmt.Sprintf("((2 * TRY_CAST(__s%d AS HUGEINT)) - (%s * %s))", i, n, hugeSQL(C))
+			s = scaled(d, new(big.Int).Neg(LW), LW)
+			if a.fn != sluice.AggAvg {
+				C2 := new(big.Int).Mul(C, C)
+				dq := fmt.Sprintf("(((4 * __q%d) - ((4 * %s) * TRY_CAST(__s%d AS HUGEINT))) + (%s * %s))", i, hugeSQL(C), i, n, hugeSQL(C2))
+				q = scaled(dq, big.NewInt(0), new(big.Int).Mul(LW, W))
+			}
+		}
+		fmt.Fprintf(&b, ", %s AS __c%d, %s AS __s%d, %s AS __q%d", c, i, s, i, q, i)
+	}
+	b.WriteString(" FROM " + src)
+	if k := r.keys(""); k != "" {
+		b.WriteString(" GROUP BY " + k)
+	}
+	return b.String(), nil
+}
+
+// hugeSQL renders an integer literal that may exceed BIGINT.
+func hugeSQL(v *big.Int) string {
+	if v.IsInt64() {
+		if v.Sign() < 0 {
+			return "(" + v.String() + ")"
+		}
+		return v.String()
+	}
+	return "TRY_CAST('" + v.String() + "' AS HUGEINT)"
+}
+
+// quantiles renders the sampling query for quantile aggregates: at most
+// Linf rows per unit and group, from the same L0-bounded groups as the
+// main query (same seed), rounded to the quantile tree's leaves.
+func (r *renderer) quantiles() string {
+	an := r.an
+	var b strings.Builder
+	b.WriteString("WITH __rows AS (")
+	b.WriteString(r.rows(true))
+	b.WriteString(")")
+	keys := r.keys("")
+	if len(an.groups) > 0 {
+		b.WriteString(", __units AS (SELECT __u, " + keys + " FROM __rows GROUP BY __u, " + keys + ")")
+		b.WriteString(", __bounded AS (" + r.bounded("__units") + ")")
+	}
+	var parts []string
+	for i, a := range an.aggs {
+		if a.fn != sluice.AggQuantile {
+			continue
+		}
+		var s strings.Builder
+		fmt.Fprintf(&s, ", __sample%d AS (SELECT ", i)
+		if keys != "" {
+			s.WriteString(r.keys("__r.") + ", ")
+		}
+		w := (a.iv.hi - a.iv.lo) / quantileLeaves
+		fmt.Fprintf(&s, "least((%s + ((floor(((__r.__v%d - %s) / %s)) + 0.5) * %s)), %s) AS __v FROM __rows AS __r",
+			floatSQL(a.iv.lo), i, floatSQL(a.iv.lo), floatSQL(w), floatSQL(w), floatSQL(a.iv.hi))
+		if len(an.groups) > 0 {
+			s.WriteString(" SEMI JOIN __bounded AS __b ON (__r.__u = __b.__u")
+			for j := range an.groups {
+				fmt.Fprintf(&s, " AND (__r.__k%d IS NOT DISTINCT FROM __b.__k%d)", j, j)
+			}
+			s.WriteString(")")
+		}
+		fmt.Fprintf(&s, " WHERE (__r.__v%d IS NOT NULL) QUALIFY row_number() OVER (PARTITION BY __r.__u", i)
+		if keys != "" {
+			s.WriteString(", " + r.keys("__r."))
+		}
+		fmt.Fprintf(&s, " ORDER BY random()) <= %d)", r.linf)
+		b.WriteString(s.String())
+		sel := "SELECT "
+		if keys != "" {
+			sel += keys + ", "
+		}
+		sel += fmt.Sprintf("%d AS __agg, __v, count(*) AS __n FROM __sample%d GROUP BY ", i, i)
+		if keys != "" {
+			sel += keys + ", "
+		}
+		sel += "__v"
+		parts = append(parts, sel)
+	}
+	b.WriteString(" ")
+	b.WriteString(strings.Join(parts, " UNION ALL "))
+	return b.String()
+}

@@ -1,0 +1,319 @@
+package query
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"sluice"
+)
+
+// internalFuncs are the functions the rewriter itself emits, beyond the
+// analysts' scalar allowlist.
+var internalFuncs = map[string]bool{
+	"count_star": true, "count": true, "sum": true, "hash": true, "row_number": true, "random": true,
+}
+
+var internalTables = map[string]bool{"__rows": true, "__units": true, "__bounded": true}
+
+// Verify re-parses the bounded SQL with DuckDB's parser and checks the
+// tree: one SELECT, reading only the plan's datasets, calling only allowed
+// functions; and the row-level stage must re-analyse to exactly what was
+// rendered (a fix-point), so the printer cannot have changed the meaning.
+func (p *Parser) Verify(ctx context.Context, an *Analysis, b *Bounded, cat Catalog) error {
+	for _, text := range []string{b.SQL, b.QuantileSQL} {
+		if text == "" {
+			continue
+		}
+		root, err := p.parse(ctx, text)
+		if err != nil {
+			return internal("re-parse of bounded SQL failed: %v", err)
+		}
+		allowed := map[string]bool{}
+		for _, d := range an.Plan.Datasets {
+			allowed[strings.ToLower(d)] = true
+		}
+		if err := checkTree(map[string]any(root), allowed); err != nil {
+			return err
+		}
+		// Fix-point: re-analyse the __rows CTE.
+		rows := cteNode(root, "__rows")
+		if rows == nil {
+			return internal("bounded SQL has no __rows stage")
+		}
+		a := &analyzer{cat: catalogOf(an)}
+		rel, err := a.rowLevel(rows, ctes{}, 0)
+		if err != nil {
+			return internal("bounded SQL does not re-analyse: %v", err)
+		}
+		if err := fixPoint(an, rel, text == b.QuantileSQL); err != nil {
+			return err
+		}
+		if !sameConjuncts(a.filters, an.filters, an.rels) {
+			return internal("bounded SQL filters differ from the plan")
+		}
+	}
+	return nil
+}
+
+// fixPoint compares the re-analysed row stage with the analysis: the unit
+// and the keys must render identically, and every aggregate argument must
+// survive verbatim inside its clamped column.
+func fixPoint(an *Analysis, rel *scopeRel, quantiles bool) error {
+	cols := map[string]string{}
+	for _, c := range rel.cols {
+		cols[c.name] = c.e.sql()
+	}
+	if cols["__u"] != an.unit.sql() {
+		return internal("bounded SQL unit %s, want %s", cols["__u"], an.unit.sql())
+	}
+	for i, g := range an.groups {
+		if got := cols[fmt.Sprintf("__k%d", i)]; got != g.sql() {
+			return internal("bounded SQL key %d is %s, want %s", i, got, g.sql())
+		}
+	}
+	for i, a := range an.aggs {
+		if a.arg == nil || quantiles != (a.fn == sluice.AggQuantile) {
+			continue
+		}
+		name := fmt.Sprintf("__x%d", i)
+		if quantiles {
+			name = fmt.Sprintf("__v%d", i)
+		}
+		got, ok := cols[name]
+		if !ok {
+			return internal("bounded SQL lacks %s", name)
+		}
+		if !strings.Contains(got, a.arg.sql()) {
+			return internal("bounded SQL aggregate %d is %s, which does not contain %s", i, got, a.arg.sql())
+		}
+	}
+	return nil
+}
+
+func sameConjuncts(got, want []*expr, rels []*baseRel) bool {
+	set := func(es []*expr) map[string]int {
+		m := map[string]int{}
+		for _, e := range es {
+			for _, c := range conjuncts(e) {
+				m[c.sql()]++
+			}
+		}
+		return m
+	}
+	g, w := set(got), set(want)
+	// The rendered joins add t1.unit = tN.unit conditions.
+	for _, r := range rels[1:] {
+		k := fmt.Sprintf("(%s.%s = %s.%s)", rels[0].alias, quoteIdent(rels[0].ds.Unit), r.alias, quoteIdent(r.ds.Unit))
+		if g[k] > 0 {
+			g[k]--
+			if g[k] == 0 {
+				delete(g, k)
+			}
+		}
+	}
+	if len(g) != len(w) {
+		return false
+	}
+	for k, v := range w {
+		if g[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// catalogOf serves the datasets an analysis already resolved.
+type relCatalog map[string]*sluice.Dataset
+
+func (c relCatalog) Get(id string) (*sluice.Dataset, error) {
+	if d, ok := c[strings.ToLower(id)]; ok {
+		return d, nil
+	}
+	return nil, sluice.Errorf(sluice.ENOTFOUND, "unknown dataset %s", id)
+}
+
+func catalogOf(an *Analysis) Catalog {
+	c := relCatalog{}
+	for _, r := range an.rels {
+		c[strings.ToLower(r.ds.ID)] = r.ds
+	}
+	return c
+}
+
+func cteNode(root node, name string) node {
+	m := root.child("cte_map")
+	for _, e := range m.list("map") {
+		if e.str("key") == name {
+			if v := e.child("value"); v != nil {
+				if q := v.child("query"); q != nil {
+					return q.child("node")
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// checkTree walks a parse tree of rendered SQL: only allowed tables and
+// functions, no table functions, subquery expressions or qualified names.
+func checkTree(v any, datasets map[string]bool) error {
+	switch x := v.(type) {
+	case []any:
+		for _, e := range x {
+			if err := checkTree(e, datasets); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		n := node(x)
+		switch n.str("type") {
+		case "BASE_TABLE":
+			name := strings.ToLower(n.str("table_name"))
+			if n.str("schema_name") != "" || n.str("catalog_name") != "" {
+				return internal("bounded SQL reads a qualified table %s", name)
+			}
+			if !datasets[name] && !internalTables[name] && !strings.HasPrefix(name, "__sample") {
+				return internal("bounded SQL reads %s, which the plan does not", name)
+			}
+		case "TABLE_FUNCTION", "SHOW_REF", "PIVOT", "EXPRESSION_LIST", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE":
+			if n.str("type") == "SET_OPERATION_NODE" && n.str("setop_type") == "UNION" && n.flag("setop_all") {
+				break // the quantile query's UNION ALL of samples
+			}
+			return internal("bounded SQL contains %s", n.str("type"))
+		}
+		switch n.str("class") {
+		case "FUNCTION":
+			name := strings.ToLower(n.str("function_name"))
+			if _, ok := scalarFuncs[name]; !ok && !internalFuncs[name] {
+				return internal("bounded SQL calls %s", name)
+			}
+		case "SUBQUERY", "PARAMETER", "LAMBDA", "STAR":
+			if n.str("class") == "STAR" {
+				break // SELECT * FROM __units
+			}
+			return internal("bounded SQL contains %s", n.str("class"))
+		case "WINDOW":
+			if n.str("function_name") != "row_number" {
+				return internal("bounded SQL uses window %s", n.str("function_name"))
+			}
+		}
+		for _, e := range x {
+			if err := checkTree(e, datasets); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func internal(format string, args ...any) error {
+	return &sluice.Error{Code: sluice.EINTERNAL, Step: sluice.StepAnalysis, Rule: "rewrite.verify", Message: fmt.Sprintf(format, args...)}
+}
+
+// Source is what a bound plan may scan for one dataset: the attached
+// catalog it lives in and the columns it may read.
+type Source struct {
+	Catalog string
+	Columns []string
+}
+
+// boundOperators are the logical operators a bound plan of bounded SQL may
+// contain.
+var boundOperators = map[string]bool{
+	"LOGICAL_PROJECTION": true, "LOGICAL_FILTER": true, "LOGICAL_AGGREGATE_AND_GROUP_BY": true,
+	"LOGICAL_WINDOW": true, "LOGICAL_COMPARISON_JOIN": true, "LOGICAL_GET": true, "LOGICAL_ORDER_BY": true,
+	"LOGICAL_LIMIT": true, "LOGICAL_CTE_REF": true, "LOGICAL_MATERIALIZED_CTE": true, "LOGICAL_UNION": true,
+	"LOGICAL_SET_OPERATION": true, "LOGICAL_EMPTY_RESULT": true, "LOGICAL_DUMMY_SCAN": true, "LOGICAL_DELIM_JOIN": true,
+	"LOGICAL_DELIM_GET": true, "LOGICAL_ANY_JOIN": true, "LOGICAL_CROSS_PRODUCT": true, "LOGICAL_TOP_N": true,
+	"LOGICAL_CHUNK_GET": true, "LOGICAL_EXPRESSION_GET": true, "LOGICAL_DEPENDENT_JOIN": true,
+}
+
+// CheckBoundPlan checks DuckDB's bound plan of bounded SQL
+// (json_serialize_plan): every scan is a seq_scan of an allowed source,
+// reading only its allowed columns, and no operator outside a small
+// allowlist appears.
+func CheckBoundPlan(planJSON []byte, sources []Source) error {
+	dec := json.NewDecoder(bytes.NewReader(planJSON))
+	dec.UseNumber()
+	var doc map[string]any
+	if err := dec.Decode(&doc); err != nil {
+		return internal("bound plan is not JSON: %v", err)
+	}
+	if e, _ := doc["error"].(bool); e {
+		return internal("bound plan: %v", doc["error_message"])
+	}
+	allowed := map[string]map[string]bool{}
+	for _, s := range sources {
+		cols := map[string]bool{}
+		for _, c := range s.Columns {
+			cols[strings.ToLower(c)] = true
+		}
+		allowed[strings.ToLower(s.Catalog)] = cols
+	}
+	scans := 0
+	var walk func(v any) error
+	walk = func(v any) error {
+		switch x := v.(type) {
+		case []any:
+			for _, e := range x {
+				if err := walk(e); err != nil {
+					return err
+				}
+			}
+		case map[string]any:
+			n := node(x)
+			t := n.str("type")
+			if strings.HasPrefix(t, "LOGICAL_") && !boundOperators[t] {
+				return internal("bound plan contains %s", t)
+			}
+			if t == "LOGICAL_GET" {
+				scans++
+				if err := checkScan(n, allowed); err != nil {
+					return err
+				}
+			}
+			for _, e := range x {
+				if err := walk(e); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(doc["plans"]); err != nil {
+		return err
+	}
+	if scans == 0 {
+		return internal("bound plan scans nothing")
+	}
+	return nil
+}
+
+func checkScan(n node, allowed map[string]map[string]bool) error {
+	if n.str("name") != "seq_scan" {
+		return internal("bound plan scans %s", n.str("name"))
+	}
+	fd := n.child("function_data")
+	if fd == nil {
+		return internal("bound plan scan without table")
+	}
+	cols, ok := allowed[strings.ToLower(fd.str("catalog"))]
+	if !ok || fd.str("table") != "data" || fd.str("schema") != "main" {
+		return internal("bound plan scans %s.%s.%s, which is not authorised", fd.str("catalog"), fd.str("schema"), fd.str("table"))
+	}
+	names := n.strings("names")
+	for _, ci := range n.list("column_indexes") {
+		num, _ := ci["index"].(json.Number)
+		idx, err := num.Int64()
+		if err != nil || idx < 0 || idx >= int64(len(names)) {
+			return internal("bound plan reads column index %v of %s", ci["index"], fd.str("catalog"))
+		}
+		if !cols[strings.ToLower(names[idx])] {
+			return internal("bound plan reads column %s of %s, which is not authorised", names[idx], fd.str("catalog"))
+		}
+	}
+	return nil
+}
