@@ -194,9 +194,6 @@ func (a *analyzer) from(n node, defs ctes) (*scope, error) {
 		if err := n.only("subquery", pos, "subquery", "column_name_alias"); err != nil {
 			return nil, err
 		}
-		if len(n.strings("column_name_alias")) > 0 {
-			return nil, refuse("sql.column_alias", pos, "column aliases on a subquery are not supported; alias the columns inside it")
-		}
 		sub := n.child("subquery")
 		if sub == nil || sub.child("node") == nil {
 			return nil, refuse("sql.subquery", pos, "malformed subquery")
@@ -204,6 +201,9 @@ func (a *analyzer) from(n node, defs ctes) (*scope, error) {
 		rel, err := a.rowLevel(sub.child("node"), defs, pos)
 		if err != nil {
 			return nil, err
+		}
+		if len(n.strings("column_name_alias")) > 0 {
+			return nil, refuse("sql.column_alias", pos, "column aliases on a subquery are not supported; alias the columns inside it")
 		}
 		rel.name = n.str("alias")
 		return &scope{rels: []*scopeRel{rel}}, nil
@@ -827,15 +827,8 @@ func (a *analyzer) top(n node) (*Analysis, error) {
 			groups = append(groups, e)
 			gpos[len(groups)-1] = gp
 		}
-		if sets := n["group_sets"]; sets != nil {
-			arr, _ := sets.([]any)
-			if len(arr) != 1 {
-				return nil, refuse("sql.grouping_sets", pos, "GROUPING SETS, ROLLUP and CUBE are not supported")
-			}
-			inner, _ := arr[0].([]any)
-			if len(inner) != len(groups) {
-				return nil, refuse("sql.grouping_sets", pos, "GROUPING SETS, ROLLUP and CUBE are not supported")
-			}
+		if err := singleGroupingSet(n["group_sets"], len(groups), pos); err != nil {
+			return nil, err
 		}
 	case "FORCE_AGGREGATES":
 		for i, s := range sel {
@@ -1016,6 +1009,37 @@ func (a *analyzer) top(n node) (*Analysis, error) {
 	return an, nil
 }
 
+// singleGroupingSet accepts only the plain grouping set {0, …, n−1}.
+func singleGroupingSet(v any, n int, pos int) error {
+	bad := refuse("sql.grouping_sets", pos, "GROUPING SETS, ROLLUP and CUBE are not supported")
+	arr, _ := v.([]any)
+	if v != nil && arr == nil {
+		return bad
+	}
+	if len(arr) == 0 {
+		if n == 0 {
+			return nil
+		}
+		return bad
+	}
+	if len(arr) != 1 {
+		return bad
+	}
+	inner, _ := arr[0].([]any)
+	if len(inner) != n {
+		return bad
+	}
+	seen := map[string]bool{}
+	for _, x := range inner {
+		s := fmt.Sprint(x)
+		if seen[s] {
+			return bad
+		}
+		seen[s] = true
+	}
+	return nil
+}
+
 func isAggregateCall(n node) bool {
 	if n.str("class") != "FUNCTION" {
 		return false
@@ -1082,7 +1106,8 @@ func (t *topQuery) aggregate(n node) (*aggSpec, error) {
 		if filter == nil {
 			return x
 		}
-		return &expr{kind: eCase, args: []*expr{filter, x}, pos: x.pos}
+		null := &expr{kind: eConst, c: &constant{typ: "NULL", null: true}}
+		return &expr{kind: eCase, args: []*expr{filter, x, null}, pos: x.pos}
 	}
 	distinct := n.flag("distinct")
 	ag := &aggSpec{orig: name, pos: pos}

@@ -68,7 +68,10 @@ func (n node) pos() int {
 // only refuses n if it carries a key outside allowed (and the keys every
 // node may carry).
 func (n node) only(what string, pos int, allowed ...string) error {
-	for k := range n {
+	for k, v := range n {
+		if isEmpty(v) {
+			continue
+		}
 		switch k {
 		case "class", "type", "query_location", "alias":
 			continue

@@ -67,7 +67,7 @@ func (p *Parser) parse(ctx context.Context, text string) (node, error) {
 	}
 	var out string
 	err := p.db.QueryRowContext(ctx,
-		"SELECT json_serialize_sql(?::VARCHAR, skip_null := true, skip_empty := true, skip_default := true)::VARCHAR",
+		"SELECT json_serialize_sql(?::VARCHAR, skip_null := true, skip_default := true)::VARCHAR",
 		text).Scan(&out)
 	if err != nil {
 		return nil, fmt.Errorf("parse: %w", err)
@@ -100,8 +100,12 @@ func (p *Parser) parse(ctx context.Context, text string) (node, error) {
 	if st == nil {
 		return nil, fmt.Errorf("parse tree: statement is not an object")
 	}
-	for k := range st {
-		if k != "node" {
+	for k, v := range st {
+		switch {
+		case k == "node" || isEmpty(v):
+		case k == "named_param_map":
+			return nil, refuse("sql.parameter", 0, "query parameters are not supported")
+		default:
 			return nil, refuse("sql.unsupported", 0, "unsupported statement feature %q", k)
 		}
 	}
@@ -110,6 +114,17 @@ func (p *Parser) parse(ctx context.Context, text string) (node, error) {
 		return nil, fmt.Errorf("parse tree: statement has no node")
 	}
 	return node(n), nil
+}
+
+// isEmpty reports whether a JSON value is an empty list or object.
+func isEmpty(v any) bool {
+	switch x := v.(type) {
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		return len(x) == 0
+	}
+	return false
 }
 
 // refuse returns an analysis refusal.

@@ -179,7 +179,7 @@ func checkTree(v any, datasets map[string]bool) error {
 				return internal("bounded SQL reads %s, which the plan does not", name)
 			}
 		case "TABLE_FUNCTION", "SHOW_REF", "PIVOT", "EXPRESSION_LIST", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE":
-			if n.str("type") == "SET_OPERATION_NODE" && n.str("setop_type") == "UNION" && n.flag("setop_all") {
+			if all, set := n["setop_all"].(bool); n.str("type") == "SET_OPERATION_NODE" && n.str("setop_type") == "UNION" && (!set || all) {
 				break // the quantile query's UNION ALL of samples
 			}
 			return internal("bounded SQL contains %s", n.str("type"))
