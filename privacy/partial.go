@@ -10,6 +10,11 @@ package privacy
 // min(n, Linf); sums scaled by min(1, Linf/n), rounded, and clamped to the
 // bound). Values are in fixed point: x' = round(x·10^Scale) clamped to
 // [lo', hi'] = [Lower·10^Scale, Upper·10^Scale].
+//
+// Release computes lo' and hi' as math.Round(Lower·10^Scale) and
+// math.Round(Upper·10^Scale) (halves away from zero, like DuckDB's ROUND)
+// and calibrates noise to them, so the sandbox must clamp to exactly these
+// integers. Sum and SumSq are integers by construction.
 type Group struct {
 	Keys  []any // one per plan group key
 	Units int64 // distinct units contributing to this group (each to ≤ L0 groups)

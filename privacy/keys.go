@@ -1,0 +1,252 @@
+package privacy
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"sluice"
+)
+
+// keyString renders a group key value for matching against a declared
+// domain (whose values are strings). A DATE at midnight renders as
+// 2006-01-02; NULL matches nothing.
+func keyString(v any) (string, bool) {
+	switch x := v.(type) {
+	case nil:
+		return "", false
+	case string:
+		return x, true
+	case []byte:
+		return string(x), true
+	case time.Time:
+		if x.Hour() == 0 && x.Minute() == 0 && x.Second() == 0 && x.Nanosecond() == 0 {
+			return x.Format(time.DateOnly), true
+		}
+		return x.Format(time.RFC3339Nano), true
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64), true
+	case float32:
+		return strconv.FormatFloat(float64(x), 'g', -1, 32), true
+	case fmt.Stringer:
+		return x.String(), true
+	}
+	return fmt.Sprint(v), true
+}
+
+// keyClass orders values of different kinds: NULL, booleans, numbers,
+// strings, times, then anything else.
+func keyClass(v any) int {
+	switch v.(type) {
+	case nil:
+		return 0
+	case bool:
+		return 1
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
+		return 2
+	case string, []byte:
+		return 3
+	case time.Time:
+		return 4
+	}
+	return 5
+}
+
+// asInt returns an integer key as int64 when it fits.
+func asInt(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int:
+		return int64(x), true
+	case int8:
+		return int64(x), true
+	case int16:
+		return int64(x), true
+	case int32:
+		return int64(x), true
+	case int64:
+		return x, true
+	case uint:
+		if uint64(x) <= math.MaxInt64 {
+			return int64(x), true
+		}
+	case uint8:
+		return int64(x), true
+	case uint16:
+		return int64(x), true
+	case uint32:
+		return int64(x), true
+	case uint64:
+		if x <= math.MaxInt64 {
+			return int64(x), true
+		}
+	}
+	return 0, false
+}
+
+// asFloat returns a numeric key as float64.
+func asFloat(v any) float64 {
+	if i, ok := asInt(v); ok {
+		return float64(i)
+	}
+	switch x := v.(type) {
+	case uint:
+		return float64(x)
+	case uint64:
+		return float64(x)
+	case float32:
+		return float64(x)
+	case float64:
+		return x
+	}
+	return math.NaN()
+}
+
+// compareKey orders two key values deterministically.
+func compareKey(a, b any) int {
+	ca, cb := keyClass(a), keyClass(b)
+	if ca != cb {
+		return cmp.Compare(ca, cb)
+	}
+	switch ca {
+	case 0:
+		return 0
+	case 1:
+		x, y := a.(bool), b.(bool)
+		switch {
+		case x == y:
+			return 0
+		case !x:
+			return -1
+		}
+		return 1
+	case 2:
+		x, okx := asInt(a)
+		y, oky := asInt(b)
+		if okx && oky {
+			return cmp.Compare(x, y)
+		}
+		return cmp.Compare(asFloat(a), asFloat(b)) // NaN first
+	case 3:
+		x, _ := keyString(a)
+		y, _ := keyString(b)
+		return strings.Compare(x, y)
+	case 4:
+		return a.(time.Time).Compare(b.(time.Time))
+	}
+	return strings.Compare(fmt.Sprintf("%T:%v", a, a), fmt.Sprintf("%T:%v", b, b))
+}
+
+// compareKeys orders two groups' keys lexicographically.
+func compareKeys(a, b []any) int {
+	for i := range min(len(a), len(b)) {
+		if c := compareKey(a[i], b[i]); c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+// checkShape verifies that every group has one key per plan group key and
+// one partial per plan aggregate.
+func checkShape(plan *sluice.Plan, groups []Group) error {
+	for _, g := range groups {
+		if len(g.Keys) != len(plan.Groups) || len(g.Aggs) != len(plan.Aggregates) {
+			return internal("release.groups", "a result group does not match the plan's keys and aggregates")
+		}
+	}
+	for _, o := range plan.Outputs {
+		if (o.Group < 0) == (o.Agg < 0) || o.Group >= len(plan.Groups) || o.Agg >= len(plan.Aggregates) {
+			return internal("release.outputs", "output %q refers to neither one group key nor one aggregate", o.Name)
+		}
+	}
+	return nil
+}
+
+// derivedGroups orders data-derived groups by key and refuses duplicates.
+func derivedGroups(groups []Group) ([]Group, error) {
+	out := slices.Clone(groups)
+	slices.SortStableFunc(out, func(a, b Group) int { return compareKeys(a.Keys, b.Keys) })
+	for i := 1; i < len(out); i++ {
+		if compareKeys(out[i-1].Keys, out[i].Keys) == 0 {
+			return nil, internal("release.groups", "the result has duplicate groups")
+		}
+	}
+	return out, nil
+}
+
+// publicGroups checks that the groups are exactly every combination of the
+// plan's declared key domains and orders them by domain order. Groups whose
+// keys fall outside the domains are dropped, as public partitions require.
+// A query without group keys has one group; if the sandbox passed none, an
+// empty one is supplied.
+func publicGroups(plan *sluice.Plan, groups []Group) ([]Group, error) {
+	if len(plan.Groups) == 0 {
+		switch len(groups) {
+		case 0:
+			return []Group{{Aggs: make([]Partial, len(plan.Aggregates))}}, nil
+		case 1:
+			return groups, nil
+		}
+		return nil, internal("release.groups", "a query without group keys has more than one group")
+	}
+	index := make([]map[string]int, len(plan.Groups))
+	product := 1
+	for k, gk := range plan.Groups {
+		if len(gk.Domain) == 0 {
+			return nil, internal("release.public_groups", "group key %q has no declared domain", gk.Name)
+		}
+		index[k] = map[string]int{}
+		for _, d := range gk.Domain {
+			if _, ok := index[k][d]; !ok {
+				index[k][d] = len(index[k])
+			}
+		}
+		if product <= len(groups) {
+			product *= len(index[k])
+		}
+	}
+	type entry struct {
+		pos []int
+		g   Group
+	}
+	entries := make([]entry, 0, len(groups))
+	seen := map[string]bool{}
+	var sig strings.Builder
+	for _, g := range groups {
+		pos := make([]int, len(g.Keys))
+		in := true
+		sig.Reset()
+		for k, v := range g.Keys {
+			s, ok := keyString(v)
+			p, found := index[k][s]
+			if !ok || !found {
+				in = false
+				break
+			}
+			pos[k] = p
+			sig.WriteString(strconv.Itoa(p))
+			sig.WriteByte(',')
+		}
+		if !in {
+			continue
+		}
+		if seen[sig.String()] {
+			return nil, internal("release.public_groups", "the result has duplicate public groups")
+		}
+		seen[sig.String()] = true
+		entries = append(entries, entry{pos, g})
+	}
+	if len(entries) != product {
+		return nil, internal("release.public_groups", "the sandbox did not pass every combination of the public group domains")
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return slices.Compare(a.pos, b.pos) })
+	out := make([]Group, len(entries))
+	for i, e := range entries {
+		out[i] = e.g
+	}
+	return out, nil
+}

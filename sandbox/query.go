@@ -1,0 +1,291 @@
+package sandbox
+
+import (
+	"context"
+	"database/sql/driver"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/big"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"sluice"
+)
+
+// Rules of the errors Query and SerializePlan return.
+const (
+	RuleExecution  = "sandbox.execution"   // DuckDB refused or failed the statement
+	RuleTimeout    = "sandbox.timeout"     // the statement ran past Config.Timeout
+	RuleCanceled   = "sandbox.canceled"    // the caller's context was canceled
+	RuleResultRows = "sandbox.result_rows" // more than Config.MaxResultRows rows
+	RuleResultType = "sandbox.result_type" // a value of a type Result does not carry
+	RulePlan       = "sandbox.plan"        // json_serialize_plan could not plan the SQL
+	RuleClosed     = "sandbox.closed"      // the Sandbox is closed
+)
+
+// errClosed is returned by the methods of a closed Sandbox.
+var errClosed = &sluice.Error{Code: sluice.EUNAVAILABLE, Step: sluice.StepSandbox, Rule: RuleClosed, Message: "the sandbox is closed"}
+
+// Result is the materialised result of a query.
+type Result struct {
+	Columns []string
+	// Types are DuckDB's type names of the columns, e.g. BIGINT, HUGEINT,
+	// DECIMAL(18,2), VARCHAR.
+	Types []string
+	// Rows hold plain Go values: nil, bool, int64, float64, string, []byte,
+	// time.Time, *big.Int (HUGEINT, UHUGEINT, and UBIGINT above MaxInt64),
+	// and []any / map[string]any of these for LIST, ARRAY, STRUCT and JSON.
+	// DECIMAL becomes float64, UUID its canonical string.
+	Rows [][]any
+}
+
+// failure is an error of Query or SerializePlan: a user-facing *sluice.Error
+// and, for server-side logs only, the engine error behind it. Error and
+// Unwrap expose only the public part, because DuckDB's messages can carry
+// row values (error((SELECT secret …)), failing casts).
+type failure struct {
+	public *sluice.Error
+	cause  error
+}
+
+var _ error = (*failure)(nil)
+
+func (f *failure) Error() string { return f.public.Error() }
+func (f *failure) Unwrap() error { return f.public }
+
+// Cause returns the engine error behind an error returned by Query or
+// SerializePlan, for server-side logs; it may contain row values and must
+// never be shown to analysts. For any other error Cause returns err.
+func Cause(err error) error {
+	var f *failure
+	if errors.As(err, &f) && f.cause != nil {
+		return f.cause
+	}
+	return err
+}
+
+// fail builds a failure.
+func fail(code, rule, msg string, cause error) error {
+	return &failure{
+		public: &sluice.Error{Code: code, Step: sluice.StepSandbox, Rule: rule, Message: msg},
+		cause:  cause,
+	}
+}
+
+// classify maps an engine error of a statement run under ctx.
+func classify(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fail(sluice.EUNAVAILABLE, RuleTimeout, "query exceeded its time limit", err)
+	case ctx.Err() != nil:
+		return fail(sluice.EUNAVAILABLE, RuleCanceled, "query was canceled", err)
+	}
+	return fail(sluice.EINTERNAL, RuleExecution, "query failed in the sandbox", err)
+}
+
+// Query runs one SQL statement and returns its whole result. It is meant for
+// SQL rendered by the query rewriter, never for an analyst's raw text.
+//
+// The statement is prepared through DuckDB's single-statement path: a string
+// with more than one statement is refused before any of it runs (the
+// database/sql path of duckdb-go would run every statement but the last).
+// Preparing (parse, bind, optimise) is not interruptible; the deadline
+// interrupts execution.
+//
+// Errors are *sluice.Error values (use errors.As) with Step sandbox and Rule
+// RuleTimeout, RuleCanceled, RuleResultRows, RuleResultType or RuleExecution.
+// They never contain DuckDB's message; Cause returns it for logs.
+func (s *Sandbox) Query(ctx context.Context, sql string) (*Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, classify(ctx, err)
+	}
+	var res *Result
+	err := s.conn.Raw(func(dc any) error {
+		c, ok := dc.(driver.Conn)
+		if !ok {
+			return fail(sluice.EINTERNAL, RuleExecution, "query failed in the sandbox", fmt.Errorf("sandbox: unexpected driver connection %T", dc))
+		}
+		var err error
+		res, err = s.run(ctx, c, sql)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// run prepares and executes one statement on the driver connection and
+// converts its result.
+func (s *Sandbox) run(ctx context.Context, c driver.Conn, sql string) (*Result, error) {
+	// driver.Conn.Prepare (unlike PrepareContext) refuses multi-statement
+	// strings without executing any of them.
+	stmt, err := c.Prepare(sql)
+	if err != nil {
+		return nil, classify(ctx, err)
+	}
+	defer stmt.Close()
+	qs, ok := stmt.(driver.StmtQueryContext)
+	if !ok {
+		return nil, fail(sluice.EINTERNAL, RuleExecution, "query failed in the sandbox", fmt.Errorf("sandbox: statement %T cannot query with a context", stmt))
+	}
+	rows, err := qs.QueryContext(ctx, nil)
+	if err != nil {
+		return nil, classify(ctx, err)
+	}
+	defer rows.Close()
+
+	res := &Result{Columns: append([]string(nil), rows.Columns()...)}
+	res.Types = make([]string, len(res.Columns))
+	if tn, ok := rows.(driver.RowsColumnTypeDatabaseTypeName); ok {
+		for i := range res.Types {
+			res.Types[i] = tn.ColumnTypeDatabaseTypeName(i)
+		}
+	}
+	dst := make([]driver.Value, len(res.Columns))
+	for {
+		err := rows.Next(dst)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, classify(ctx, err)
+		}
+		if len(res.Rows) == s.cfg.MaxResultRows {
+			return nil, fail(sluice.EINVALID, RuleResultRows,
+				fmt.Sprintf("result too large: more than %d rows", s.cfg.MaxResultRows), nil)
+		}
+		row := make([]any, len(dst))
+		for i, v := range dst {
+			if row[i], err = plain(v, res.Types[i]); err != nil {
+				return nil, fail(sluice.EINTERNAL, RuleResultType,
+					"result has a value of an unsupported type", fmt.Errorf("column %d (%s): %w", i, res.Types[i], err))
+			}
+		}
+		res.Rows = append(res.Rows, row)
+	}
+	return res, nil
+}
+
+// plain converts a driver value to a plain Go value; dbType is DuckDB's
+// name of the column's type.
+func plain(v any, dbType string) (any, error) {
+	switch x := v.(type) {
+	case nil, bool, string, int64, float64, time.Time:
+		return x, nil
+	case int8:
+		return int64(x), nil
+	case int16:
+		return int64(x), nil
+	case int32:
+		return int64(x), nil
+	case uint8:
+		return int64(x), nil
+	case uint16:
+		return int64(x), nil
+	case uint32:
+		return int64(x), nil
+	case uint64:
+		if x > math.MaxInt64 {
+			return new(big.Int).SetUint64(x), nil
+		}
+		return int64(x), nil
+	case float32:
+		return float64(x), nil
+	case *big.Int:
+		return x, nil
+	case duckdb.Decimal:
+		return x.Float64(), nil
+	case []byte:
+		if dbType == "UUID" && len(x) == 16 {
+			return formatUUID(x), nil
+		}
+		return append([]byte(nil), x...), nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			var err error
+			if out[i], err = plain(e, ""); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			var err error
+			if out[k], err = plain(e, ""); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unsupported value type %T", v)
+}
+
+// formatUUID renders 16 bytes as a canonical UUID string.
+func formatUUID(b []byte) string {
+	var buf [36]byte
+	hex.Encode(buf[0:8], b[0:4])
+	buf[8] = '-'
+	hex.Encode(buf[9:13], b[4:6])
+	buf[13] = '-'
+	hex.Encode(buf[14:18], b[6:8])
+	buf[18] = '-'
+	hex.Encode(buf[19:23], b[8:10])
+	buf[23] = '-'
+	hex.Encode(buf[24:36], b[10:16])
+	return string(buf[:])
+}
+
+// SerializePlan binds sql in the locked instance and returns DuckDB's bound
+// logical plan as JSON text (json_serialize_plan, with sql as a bound
+// parameter). The JSON has one entry in "plans" per statement in sql.
+// Binding has side effects for some table functions (file globbing,
+// query() parsing), so call it only with SQL that passed analysis.
+//
+// If DuckDB cannot plan the SQL ({"error":true}) the error is a
+// *sluice.Error with Code EINVALID and Rule RulePlan; Cause returns
+// DuckDB's error type and message.
+func (s *Sandbox) SerializePlan(ctx context.Context, sql string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errClosed
+	}
+	var text string
+	// The JSON type scans as decoded Go values; cast to get the text.
+	err := s.conn.QueryRowContext(ctx, "SELECT json_serialize_plan(?::VARCHAR)::VARCHAR", sql).Scan(&text)
+	if err != nil {
+		return nil, classify(ctx, err)
+	}
+	var head struct {
+		Error        bool   `json:"error"`
+		ErrorType    string `json:"error_type"`
+		ErrorMessage string `json:"error_message"`
+	}
+	if err := json.Unmarshal([]byte(text), &head); err != nil {
+		return nil, fail(sluice.EINTERNAL, RulePlan, "query could not be planned", fmt.Errorf("decode plan: %w", err))
+	}
+	if head.Error {
+		return nil, fail(sluice.EINVALID, RulePlan, "query could not be planned",
+			fmt.Errorf("json_serialize_plan: %s: %s", head.ErrorType, head.ErrorMessage))
+	}
+	return []byte(text), nil
+}

@@ -1,0 +1,232 @@
+// Package service holds Sluice's use cases. A query's path reads top to
+// bottom in Service.Query: analyse, split the budget, rewrite, verify, run
+// in the sandbox, check the bound plan, release with noise, post-process.
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"sluice"
+	"sluice/privacy"
+	"sluice/query"
+	"sluice/sandbox"
+	"sluice/storage"
+)
+
+// Catalog is the dataset catalog the service reads.
+type Catalog interface {
+	Get(id string) (*sluice.Dataset, error)
+	List() []*sluice.Dataset
+}
+
+// Config wires a Service.
+type Config struct {
+	Catalog  Catalog
+	CacheDir string         // prepared DuckDB files of datasets
+	Sandbox  sandbox.Config // limits of each query's sandbox
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Service runs Sluice's use cases.
+type Service struct {
+	catalog  Catalog
+	parser   *query.Parser
+	cacheDir string
+	sandbox  sandbox.Config
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// New opens a Service.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Catalog == nil {
+		return nil, errors.New("service: no catalog")
+	}
+	if cfg.CacheDir == "" {
+		return nil, errors.New("service: no cache directory")
+	}
+	p, err := query.NewParser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{catalog: cfg.Catalog, parser: p, cacheDir: cfg.CacheDir, sandbox: cfg.Sandbox, log: cfg.Logger, now: cfg.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s, nil
+}
+
+// Close releases the service's resources.
+func (s *Service) Close() error { return s.parser.Close() }
+
+// QueryRequest is a query and the obligations it runs under.
+type QueryRequest struct {
+	SQL         string
+	Obligations sluice.Obligations
+}
+
+// Explanation is what a query would do, without running it or spending.
+type Explanation struct {
+	Plan        *sluice.Plan    `json:"plan"`
+	Charges     []sluice.Charge `json:"charges"`
+	Epsilon     float64         `json:"epsilon"`
+	Delta       float64         `json:"delta"`
+	SQL         string          `json:"bounded_sql"`
+	QuantileSQL string          `json:"quantile_sql,omitempty"`
+	analysis    *query.Analysis
+	bounded     *query.Bounded
+}
+
+// Result is a finished query.
+type Result struct {
+	Plan     *sluice.Plan    `json:"plan"`
+	Release  *sluice.Release `json:"release"`
+	Duration time.Duration   `json:"duration_ns"`
+}
+
+// Explain analyses, splits the budget and rewrites a query.
+func (s *Service) Explain(ctx context.Context, req QueryRequest) (*Explanation, error) {
+	an, err := s.parser.Analyze(ctx, req.SQL, s.catalog)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range an.Plan.Datasets {
+		d, err := s.catalog.Get(id)
+		if err != nil {
+			return nil, err
+		}
+		if d.Open == sluice.Closed {
+			return nil, &sluice.Error{Code: sluice.EFORBIDDEN, Step: sluice.StepPolicy, Rule: "dataset.closed", Message: fmt.Sprintf("dataset %s is closed", id)}
+		}
+	}
+	charges, err := privacy.Split(an.Plan, req.Obligations)
+	if err != nil {
+		return nil, err
+	}
+	seed, err := secretSeed()
+	if err != nil {
+		return nil, err
+	}
+	b, err := an.Rewrite(req.Obligations, seed)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.parser.Verify(ctx, an, b, s.catalog); err != nil {
+		return nil, err
+	}
+	ex := &Explanation{Plan: an.Plan, Charges: charges, SQL: b.SQL, QuantileSQL: b.QuantileSQL, analysis: an, bounded: b}
+	for _, c := range charges {
+		ex.Epsilon += c.Epsilon
+		ex.Delta += c.Delta
+	}
+	return ex, nil
+}
+
+// Query runs a query and releases its private result.
+func (s *Service) Query(ctx context.Context, req QueryRequest) (*Result, error) {
+	start := s.now()
+	ex, err := s.Explain(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := s.execute(ctx, ex)
+	if err != nil {
+		return nil, err
+	}
+	rel, err := privacy.Release(ex.Plan, req.Obligations, groups)
+	if err != nil {
+		return nil, err
+	}
+	if err := PostProcess(ex.Plan, rel); err != nil {
+		return nil, err
+	}
+	return &Result{Plan: ex.Plan, Release: rel, Duration: s.now().Sub(start)}, nil
+}
+
+// execute runs the bounded SQL in a fresh sandbox that sees only the
+// columns the query reads, after checking DuckDB's bound plan.
+func (s *Service) execute(ctx context.Context, ex *Explanation) ([]privacy.Group, error) {
+	var tables []sandbox.Table
+	for _, id := range ex.Plan.Datasets {
+		d, err := s.catalog.Get(id)
+		if err != nil {
+			return nil, err
+		}
+		file, err := storage.Prepare(ctx, d, s.cacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("prepare dataset %s: %w", id, err)
+		}
+		tables = append(tables, sandbox.Table{Name: id, File: file, Columns: ex.bounded.Tables[id]})
+	}
+	sb, err := sandbox.Open(ctx, s.sandbox, tables)
+	if err != nil {
+		return nil, err
+	}
+	defer sb.Close()
+	var sources []query.Source
+	for _, t := range tables {
+		alias, ok := sb.Source(t.Name)
+		if !ok {
+			return nil, fmt.Errorf("sandbox lost dataset %s", t.Name)
+		}
+		sources = append(sources, query.Source{Catalog: alias, Columns: t.Columns})
+	}
+	for _, q := range []string{ex.SQL, ex.QuantileSQL} {
+		if q == "" {
+			continue
+		}
+		js, err := sb.SerializePlan(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		if err := query.CheckBoundPlan(js, sources); err != nil {
+			return nil, err
+		}
+	}
+	res, err := sb.Query(ctx, ex.SQL)
+	if err != nil {
+		if c := sandbox.Cause(err); c != nil {
+			s.log.Warn("sandbox query failed", "digest", ex.Plan.Digest, "cause", c)
+		}
+		return nil, err
+	}
+	groups, err := decodeGroups(ex.Plan, res)
+	if err != nil {
+		return nil, err
+	}
+	if groups, err = fillDomains(ex.Plan, groups); err != nil {
+		return nil, err
+	}
+	if ex.QuantileSQL != "" {
+		qres, err := sb.Query(ctx, ex.QuantileSQL)
+		if err != nil {
+			if c := sandbox.Cause(err); c != nil {
+				s.log.Warn("sandbox quantile query failed", "digest", ex.Plan.Digest, "cause", c)
+			}
+			return nil, err
+		}
+		if err := decodeBuckets(ex.Plan, qres, groups); err != nil {
+			return nil, err
+		}
+	}
+	return groups, nil
+}
+
+// secretSeed draws the per-query seed that keys contribution bounding.
+func secretSeed() (uint64, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return 0, fmt.Errorf("seed: %w", err)
+	}
+	return binary.LittleEndian.Uint64(b[:]), nil
+}
