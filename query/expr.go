@@ -400,9 +400,11 @@ func maxf(v []float64) float64 {
 }
 
 // floatSQL renders a float literal exactly enough for bounds.
+//
+// Short decimals render as DuckDB DECIMAL or integer literals, so clamping a
+// DECIMAL column stays in exact decimal arithmetic; others as DOUBLE.
 func floatSQL(f float64) string {
-	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
-		s := strconv.FormatFloat(f, 'f', -1, 64)
+	if s := strconv.FormatFloat(f, 'f', -1, 64); !math.IsInf(f, 0) && !math.IsNaN(f) && len(s) <= 20 {
 		if f < 0 {
 			return "(" + s + ")"
 		}

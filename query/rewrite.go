@@ -114,8 +114,10 @@ func (r *renderer) rows(quantiles bool) string {
 				fmt.Fprintf(&b, ", %s AS __x%d", a.arg.sql(), i)
 			}
 		case sluice.AggSum, sluice.AggAvg, sluice.AggVar, sluice.AggStddev:
-			fmt.Fprintf(&b, ", TRY_CAST(round((least(greatest(TRY_CAST(%s AS DOUBLE), %s), %s) * %s)) AS BIGINT) AS __x%d",
-				a.arg.sql(), floatSQL(a.iv.lo), floatSQL(a.iv.hi), floatSQL(pow10(a.iv.scale)), i)
+			// Fixed point: the clamped value as DECIMAL(18, scale), whose sums
+			// DuckDB computes exactly, whatever the row order.
+			fmt.Fprintf(&b, ", TRY_CAST(least(greatest(%s, %s), %s) AS DECIMAL(18,%d)) AS __x%d",
+				a.arg.sql(), floatSQL(a.iv.lo), floatSQL(a.iv.hi), a.iv.scale, i)
 		case sluice.AggQuantile:
 			fmt.Fprintf(&b, ", least(greatest(TRY_CAST(%s AS DOUBLE), %s), %s) AS __v%d",
 				a.arg.sql(), floatSQL(a.iv.lo), floatSQL(a.iv.hi), i)
@@ -150,9 +152,14 @@ func (r *renderer) keys(prefix string) string {
 // bounded renders the L0 stage over the per-unit partials: each unit keeps
 // at most L0 of its groups, chosen by a keyed hash (uniformly at random
 // for a secret seed, independent of the data).
-func (r *renderer) bounded(from string) string {
-	return fmt.Sprintf("SELECT * FROM %s QUALIFY row_number() OVER (PARTITION BY __u ORDER BY hash(__u, %s, %d::UBIGINT)) <= %d",
-		from, r.keys(""), r.seed, r.l0)
+//
+// One GROUP BY over the partials keeps, per unit, the L0 partials with the
+// smallest hashes (arg_min with a count returns exactly that many, ties
+// included), and unnests them back into rows: cheaper than a window
+// partitioned by unit, and exact.
+func (r *renderer) bounded(from string, cols []string) string {
+	return fmt.Sprintf("SELECT __u, unnest(arg_min(struct_pack(%s), hash(__u, %s, %d::UBIGINT), %d), max_depth := 2) FROM %s GROUP BY __u",
+		strings.Join(cols, ", "), r.keys(""), r.seed, r.l0, from)
 }
 
 func (r *renderer) main() (string, error) {
@@ -175,7 +182,7 @@ func (r *renderer) main() (string, error) {
 		case sluice.AggSum, sluice.AggAvg:
 			fmt.Fprintf(&b, ", count(__x%d) AS __n%d, sum(__x%d) AS __s%d", i, i, i, i)
 		case sluice.AggVar, sluice.AggStddev:
-			fmt.Fprintf(&b, ", count(__x%d) AS __n%d, sum(__x%d) AS __s%d, sum(TRY_CAST(__x%d AS HUGEINT) * __x%d) AS __q%d", i, i, i, i, i, i, i)
+			fmt.Fprintf(&b, ", count(__x%d) AS __n%d, sum(__x%d) AS __s%d, sum((__x%d * __x%d)) AS __q%d", i, i, i, i, i, i, i)
 		}
 	}
 	b.WriteString(" FROM __rows GROUP BY __u")
@@ -185,7 +192,18 @@ func (r *renderer) main() (string, error) {
 	b.WriteString(")")
 	src := "__units"
 	if len(an.groups) > 0 {
-		b.WriteString(", __bounded AS (" + r.bounded("__units") + ")")
+		cols := strings.Split(r.keys(""), ", ")
+		for i, a := range an.aggs {
+			switch a.fn {
+			case sluice.AggCount:
+				cols = append(cols, fmt.Sprintf("__n%d", i))
+			case sluice.AggSum, sluice.AggAvg:
+				cols = append(cols, fmt.Sprintf("__n%d", i), fmt.Sprintf("__s%d", i))
+			case sluice.AggVar, sluice.AggStddev:
+				cols = append(cols, fmt.Sprintf("__n%d", i), fmt.Sprintf("__s%d", i), fmt.Sprintf("__q%d", i))
+			}
+		}
+		b.WriteString(", __bounded AS (" + r.bounded("__units", cols) + ")")
 		src = "__bounded"
 	}
 	b.WriteString(" SELECT ")
@@ -209,7 +227,7 @@ func (r *renderer) main() (string, error) {
 		case sluice.AggSum:
 			lo, hi := fixed(a)
 			c = fmt.Sprintf("CAST(coalesce(sum(least(%s, %d)), 0) AS BIGINT)", n, L)
-			s = scaled(fmt.Sprintf("TRY_CAST(__s%d AS HUGEINT)", i),
+			s = scaled(fixedSum(fmt.Sprintf("__s%d", i), a.iv.scale),
 				big.NewInt(min(0, L*lo)), big.NewInt(max(0, L*hi)))
 		case sluice.AggAvg, sluice.AggVar, sluice.AggStddev:
 			lo, hi := fixed(a)
@@ -217,11 +235,13 @@ func (r *renderer) main() (string, error) {
 			W := big.NewInt(hi - lo)
 			LW := new(big.Int).Mul(big.NewInt(L), W)
 			c = fmt.Sprintf("CAST(coalesce(sum(least(%s, %d)), 0) AS BIGINT)", n, L)
-			d := fmt.Sprintf("((2 * TRY_CAST(__s%d AS HUGEINT)) - (%s * %s))", i, n, hugeSQL(C))
+			S := fixedSum(fmt.Sprintf("__s%d", i), a.iv.scale)
+			d := fmt.Sprintf("((2 * %s) - (%s * %s))", S, n, hugeSQL(C))
 			s = scaled(d, new(big.Int).Neg(LW), LW)
 			if a.fn != sluice.AggAvg {
 				C2 := new(big.Int).Mul(C, C)
-				dq := fmt.Sprintf("(((4 * __q%d) - ((4 * %s) * TRY_CAST(__s%d AS HUGEINT))) + (%s * %s))", i, hugeSQL(C), i, n, hugeSQL(C2))
+				Q := fixedSum(fmt.Sprintf("__q%d", i), 2*a.iv.scale)
+				dq := fmt.Sprintf("(((4 * %s) - ((4 * %s) * %s)) + (%s * %s))", Q, hugeSQL(C), S, n, hugeSQL(C2))
 				q = scaled(dq, big.NewInt(0), new(big.Int).Mul(LW, W))
 			}
 		}
@@ -232,6 +252,11 @@ func (r *renderer) main() (string, error) {
 		b.WriteString(" GROUP BY " + k)
 	}
 	return b.String(), nil
+}
+
+// fixedSum converts an exact DECIMAL sum to integer units of 10^-scale.
+func fixedSum(col string, scale int) string {
+	return fmt.Sprintf("TRY_CAST((%s * %s) AS HUGEINT)", col, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil))
 }
 
 // hugeSQL renders an integer literal that may exceed BIGINT.
@@ -257,7 +282,7 @@ func (r *renderer) quantiles() string {
 	keys := r.keys("")
 	if len(an.groups) > 0 {
 		b.WriteString(", __units AS (SELECT __u, " + keys + " FROM __rows GROUP BY __u, " + keys + ")")
-		b.WriteString(", __bounded AS (" + r.bounded("__units") + ")")
+		b.WriteString(", __bounded AS (" + r.bounded("__units", strings.Split(keys, ", ")) + ")")
 	}
 	var parts []string
 	for i, a := range an.aggs {

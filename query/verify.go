@@ -14,6 +14,7 @@ import (
 // analysts' scalar allowlist.
 var internalFuncs = map[string]bool{
 	"count_star": true, "count": true, "sum": true, "hash": true, "row_number": true, "random": true,
+	"arg_min": true, "struct_pack": true, "unnest": true,
 }
 
 var internalTables = map[string]bool{"__rows": true, "__units": true, "__bounded": true}
@@ -229,6 +230,7 @@ var boundOperators = map[string]bool{
 	"LOGICAL_SET_OPERATION": true, "LOGICAL_EMPTY_RESULT": true, "LOGICAL_DUMMY_SCAN": true, "LOGICAL_DELIM_JOIN": true,
 	"LOGICAL_DELIM_GET": true, "LOGICAL_ANY_JOIN": true, "LOGICAL_CROSS_PRODUCT": true, "LOGICAL_TOP_N": true,
 	"LOGICAL_CHUNK_GET": true, "LOGICAL_EXPRESSION_GET": true, "LOGICAL_DEPENDENT_JOIN": true,
+	"LOGICAL_UNNEST": true,
 }
 
 // CheckBoundPlan checks DuckDB's bound plan of bounded SQL
