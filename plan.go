@@ -16,10 +16,10 @@ const (
 
 // Aggregate is one aggregate output of a query.
 type Aggregate struct {
-	Name string  `json:"name"`           // output column name
-	Func AggFunc `json:"func"`           // what is released
-	SQL  string  `json:"sql"`            // the analyst's expression, as DuckDB printed it
-	Arg  string  `json:"arg,omitempty"`  // the argument, rendered; empty for COUNT(*)
+	Name string  `json:"name"`          // output column name
+	Func AggFunc `json:"func"`          // what is released
+	SQL  string  `json:"sql"`           // the analyst's expression, as DuckDB printed it
+	Arg  string  `json:"arg,omitempty"` // the argument, rendered; empty for COUNT(*)
 	// Lower and Upper are the clamping bounds of the argument (in its own
 	// units); Scale is its fixed-point digits.
 	Lower float64 `json:"lower,omitempty"`
@@ -45,10 +45,10 @@ type GroupKey struct {
 
 // ColumnUse records that a query reads a dataset column, and how.
 type ColumnUse struct {
-	Dataset string `json:"dataset"`
-	Column  string `json:"column"`
+	Dataset string     `json:"dataset"`
+	Column  string     `json:"column"`
 	Role    ColumnRole `json:"role"`
-	Usage   string `json:"usage"` // filter, group, aggregate, join
+	Usage   string     `json:"usage"` // filter, group, aggregate, join
 }
 
 // Output is one column of the released table, in SELECT order.
@@ -102,12 +102,12 @@ const (
 // Obligations are what the policy requires of a query it allows; Go enforces
 // them.
 type Obligations struct {
-	Epsilon      float64   `json:"epsilon"`        // ε charged for this query
-	Delta        float64   `json:"delta"`          // δ charged for this query
-	MinUnits     int64     `json:"min_units"`      // minimum noisy units per released group
-	L0           int64     `json:"l0"`             // groups per unit
-	Linf         int64     `json:"linf"`           // rows per unit per group
-	Noise        string    `json:"noise"`          // laplace or gaussian
-	Aggregates   []AggFunc `json:"aggregates"`     // allowed aggregate kinds; empty = all
-	MaxGroups    int       `json:"max_groups"`     // cap on released groups; 0 = default
+	Epsilon    float64   `json:"epsilon"`    // ε charged for this query
+	Delta      float64   `json:"delta"`      // δ charged for this query
+	MinUnits   int64     `json:"min_units"`  // minimum noisy units per released group
+	L0         int64     `json:"l0"`         // groups per unit
+	Linf       int64     `json:"linf"`       // rows per unit per group
+	Noise      string    `json:"noise"`      // laplace or gaussian
+	Aggregates []AggFunc `json:"aggregates"` // allowed aggregate kinds; empty = all
+	MaxGroups  int       `json:"max_groups"` // cap on released groups; 0 = default
 }

@@ -18,10 +18,10 @@ type Value struct {
 // domain the key is named; for keys derived from the data it is not, and
 // neither is their number (that number would itself leak).
 type Suppression struct {
-	Rule   string `json:"rule"` // e.g. release.min_units, release.partition_selection
-	Reason string `json:"reason"`
+	Rule   string  `json:"rule"` // e.g. release.min_units, release.partition_selection
+	Reason string  `json:"reason"`
 	Keys   [][]any `json:"keys,omitempty"`
-	Count  int    `json:"count,omitempty"`
+	Count  int     `json:"count,omitempty"`
 }
 
 // Charge is the part of a query's budget one mechanism used.
@@ -36,8 +36,8 @@ type Charge struct {
 
 // ReleaseColumn describes one column of a release.
 type ReleaseColumn struct {
-	Name string `json:"name"`
-	Kind string `json:"kind"` // group, aggregate
+	Name string  `json:"name"`
+	Kind string  `json:"kind"` // group, aggregate
 	Func AggFunc `json:"func,omitempty"`
 }
 

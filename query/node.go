@@ -120,7 +120,7 @@ func describeKey(k string) string {
 
 // constant is a decoded SQL literal.
 type constant struct {
-	typ    string   // DuckDB type id: INTEGER, BIGINT, DECIMAL, VARCHAR, BOOLEAN, NULL, …
+	typ    string // DuckDB type id: INTEGER, BIGINT, DECIMAL, VARCHAR, BOOLEAN, NULL, …
 	null   bool
 	num    *big.Rat // numeric value
 	str    string   // VARCHAR value
