@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"sluice"
+	"sluice/policy"
 	"sluice/privacy"
 	"sluice/query"
 	"sluice/sandbox"
@@ -32,6 +33,17 @@ type Config struct {
 	Sandbox  sandbox.Config // limits of each query's sandbox
 	Logger   *slog.Logger
 	Now      func() time.Time
+
+	// The authorized-operation service also needs these; the command-line
+	// tool runs queries without them.
+	Store    sluice.Store // control-plane database
+	Policy   Policy       // decides every query
+	Calendar Calendar     // working days for review deadlines
+}
+
+// Policy decides whether a query may run, and under which obligations.
+type Policy interface {
+	Decide(ctx context.Context, in policy.Input) (*sluice.Decision, error)
 }
 
 // Service runs Sluice's use cases.
@@ -42,6 +54,9 @@ type Service struct {
 	sandbox  sandbox.Config
 	log      *slog.Logger
 	now      func() time.Time
+	store    sluice.Store
+	policy   Policy
+	calendar Calendar
 }
 
 // New opens a Service.
@@ -56,7 +71,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{catalog: cfg.Catalog, parser: p, cacheDir: cfg.CacheDir, sandbox: cfg.Sandbox, log: cfg.Logger, now: cfg.Now}
+	s := &Service{catalog: cfg.Catalog, parser: p, cacheDir: cfg.CacheDir, sandbox: cfg.Sandbox, log: cfg.Logger, now: cfg.Now,
+		store: cfg.Store, policy: cfg.Policy, calendar: cfg.Calendar}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
