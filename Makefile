@@ -3,7 +3,7 @@ GO       ?= go
 DATA     ?= sluice-data
 BENCHDIR ?= .bench-data
 
-.PHONY: all build test test-short vet lint demo bench clean
+.PHONY: all build test test-short vet lint demo serve bench clean
 
 all: build
 
@@ -24,9 +24,15 @@ lint: vet
 	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@2025.1.1
 	$$($(GO) env GOPATH)/bin/staticcheck ./...
 
-## demo: generate the example data and run the example queries.
+## demo: generate the example data, run the example queries, then the
+## operations team's review day over HTTP against a real sluiced.
 demo:
 	$(GO) run ./cmd/sluice demo -data $(DATA)
+	DATA=$(DATA) ./examples/review-day.sh
+
+## serve: run sluiced on the example data with a demo identity setup.
+serve:
+	$(GO) run ./cmd/sluiced -data $(DATA) -demo
 
 ## bench: 10 million rows, ~200 000 firms; prints the ratios of the issue.
 bench:

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 
 	"sluice"
 )
@@ -32,13 +33,39 @@ func main() {
 
 const usage = `usage: sluice <command> [flags]
 
-commands:
+local commands (no server; --data DIR):
   query    run a query and print its differentially private release
   explain  print a query's plan, budget split and bounded SQL without running it
   demo     generate the example data and run the example queries
   gen      generate the example data only
 
+server commands (--server URL --token T, or $SLUICE_SERVER and $SLUICE_TOKEN):
+  query --authorization ID "SQL"      run a query under an authorization
+  explain --authorization ID "SQL"    explain it without running or spending
+  datasets                            the catalog
+  register MANIFEST.yaml              register or update a dataset (owners)
+  apply --purpose P --grant ds:c1,c2  apply for access (analysts)
+  applications | due                  list applications | what reviewers must decide
+  accept | approve | reject ID        review an application (reviewers)
+  withdraw ID                         withdraw an application (analysts)
+  authorizations                      list authorizations
+  suspend | reinstate | revoke ID     change an authorization (reviewers; --reason)
+
+other:
+  dev token --sub S --org O --roles R mint a development token (demo key)
+  policy test [--dir DIR]             run the policy bundle's Rego tests
+
 run 'sluice <command> -h' for a command's flags`
+
+// remote reports whether query/explain flags name a server-side run.
+func remote(args []string) bool {
+	for _, a := range args {
+		if a == "--authorization" || a == "-authorization" || strings.HasPrefix(a, "--authorization=") || strings.HasPrefix(a, "-authorization=") {
+			return true
+		}
+	}
+	return false
+}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -46,10 +73,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("no command")
 	}
 	switch args[0] {
-	case "query":
-		return runQuery(ctx, args[1:], stdout, stderr, false)
-	case "explain":
-		return runQuery(ctx, args[1:], stdout, stderr, true)
+	case "query", "explain":
+		if remote(args[1:]) {
+			return runRemoteQuery(ctx, args[0] == "explain", args[1:], stdout, stderr)
+		}
+		return runQuery(ctx, args[1:], stdout, stderr, args[0] == "explain")
+	case "datasets", "register", "apply", "applications", "due", "accept", "approve", "reject", "withdraw",
+		"authorizations", "suspend", "reinstate", "revoke":
+		return runRemote(ctx, args[0], args[1:], stdout, stderr)
+	case "dev":
+		return runDev(ctx, args[1:], stdout, stderr)
+	case "policy":
+		return runPolicy(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
 	case "gen":
