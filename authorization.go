@@ -55,6 +55,10 @@ type Terms struct {
 	Aggregates  []AggFunc `json:"aggregates,omitempty"` // allowed aggregates; empty = all
 	L0          int64     `json:"l0,omitempty"`         // groups per unit; 0 = policy default
 	Linf        int64     `json:"linf,omitempty"`       // rows per unit per group; 0 = policy default
+	// Accounting is how the budget composes: pure (default: a few Laplace
+	// releases) or zcdp (many releases). Fixed when the authorization is
+	// first charged.
+	Accounting string `json:"accounting,omitempty"`
 }
 
 // Application states.

@@ -74,9 +74,19 @@ type Dataset struct {
 	Unit string `json:"unit" yaml:"unit"`
 	// Population names the people or firms behind the unit ("enterprise",
 	// "person"). Datasets keyed by the same population share a lifetime budget.
-	Population string    `json:"population" yaml:"population"`
-	Columns    []Column  `json:"columns" yaml:"columns"`
-	UpdatedAt  time.Time `json:"updated_at,omitempty" yaml:"updated_at,omitempty"`
+	Population string `json:"population" yaml:"population"`
+	// BudgetCap, when set by the owner, caps the privacy budget spent on this
+	// dataset across every authorization.
+	BudgetCap *Cap      `json:"budget_cap,omitempty" yaml:"budget_cap,omitempty"`
+	Columns   []Column  `json:"columns" yaml:"columns"`
+	UpdatedAt time.Time `json:"updated_at,omitempty" yaml:"updated_at,omitempty"`
+}
+
+// Cap is a privacy-budget limit and how releases compose under it.
+type Cap struct {
+	Epsilon    float64 `json:"epsilon" yaml:"epsilon"`
+	Delta      float64 `json:"delta" yaml:"delta"`
+	Accounting string  `json:"accounting,omitempty" yaml:"accounting,omitempty"` // pure (default) or zcdp
 }
 
 // Column returns the column named name, or nil.

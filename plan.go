@@ -91,6 +91,12 @@ type Plan struct {
 	// PublicGroups is true when every group key has a declared domain: every
 	// combination is released (after the noisy minimum-unit threshold).
 	PublicGroups bool `json:"public_groups"`
+	// Shape is the digest with the filters' constants masked: queries that
+	// differ only in filter values share it (a differencing signal).
+	Shape string `json:"shape"`
+	// Isolating is set when a filter compares the privacy unit or an
+	// attribute with a constant (WHERE credit_code = '…').
+	Isolating bool `json:"isolating,omitempty"`
 }
 
 // Noise kinds.

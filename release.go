@@ -51,4 +51,7 @@ type Release struct {
 	Delta      float64         `json:"delta"`
 	Charges    []Charge        `json:"charges"`
 	Notes      []string        `json:"notes,omitempty"`
+	// Cached is set when the release is a stored answer to the same
+	// canonical query: it cost nothing now.
+	Cached bool `json:"cached,omitempty"`
 }

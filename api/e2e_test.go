@@ -336,6 +336,8 @@ func TestRoleEndpointMatrix(t *testing.T) {
 		"POST /v1/authorizations/{id}/suspend":   {sluice.RoleReviewer},
 		"POST /v1/authorizations/{id}/reinstate": {sluice.RoleReviewer},
 		"POST /v1/authorizations/{id}/revoke":    {sluice.RoleReviewer},
+		"GET /v1/authorizations/{id}/budget":     {sluice.RoleAnalyst, sluice.RoleReviewer, sluice.RoleAuditor},
+		"GET /v1/alerts":                         {sluice.RoleReviewer, sluice.RoleAuditor},
 		"POST /v1/queries":                       {sluice.RoleAnalyst},
 		"POST /v1/queries:explain":               {sluice.RoleAnalyst},
 	}

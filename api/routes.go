@@ -162,6 +162,23 @@ func (s *Server) register() {
 		}))
 	}
 
+	s.handle("GET", "/v1/authorizations/{id}/budget", readers, func(w http.ResponseWriter, r *http.Request, p *sluice.Principal) error {
+		b, err := s.svc.Budget(r.Context(), p, r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"scopes": b})
+		return nil
+	})
+	s.handle("GET", "/v1/alerts", []string{sluice.RoleReviewer, sluice.RoleAuditor}, func(w http.ResponseWriter, r *http.Request, p *sluice.Principal) error {
+		as, err := s.svc.Alerts(r.Context(), p)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"alerts": as})
+		return nil
+	})
+
 	// Queries.
 	s.handle("POST", "/v1/queries", analysts, s.query(false))
 	s.handle("POST", "/v1/queries:explain", analysts, s.query(true))

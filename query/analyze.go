@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -1005,8 +1006,63 @@ func (a *analyzer) top(n node) (*Analysis, error) {
 	if len(keys) == 0 {
 		plan.PublicGroups = true // one group, the whole population: nothing to select
 	}
-	plan.Digest = an.digest()
+	plan.Digest = an.digest(false)
+	plan.Shape = an.digest(true)
+	plan.Isolating = an.isolating()
 	return an, nil
+}
+
+var (
+	stringLiteral = regexp.MustCompile(`'(?:[^']|'')*'`)
+	numberLiteral = regexp.MustCompile(`\b\d+(?:\.\d+)?(?:e[+-]?\d+)?\b`)
+)
+
+// maskConstants replaces the literals of rendered SQL with ?.
+func maskConstants(sql string) string {
+	return numberLiteral.ReplaceAllString(stringLiteral.ReplaceAllString(sql, "?"), "?")
+}
+
+// FilterConstants lists the literals of a plan's filters, in order.
+func FilterConstants(p *sluice.Plan) string {
+	var out []string
+	for _, f := range p.Filters {
+		out = append(out, stringLiteral.FindAllString(f, -1)...)
+		out = append(out, numberLiteral.FindAllString(stringLiteral.ReplaceAllString(f, ""), -1)...)
+	}
+	return strings.Join(out, ",")
+}
+
+// isolating reports whether a filter compares the unit or an attribute with
+// constants.
+func (an *Analysis) isolating() bool {
+	found := false
+	for _, f := range an.filters {
+		f.walk(func(e *expr) {
+			if e.kind != eCmp && e.kind != eIn {
+				return
+			}
+			if e.kind == eCmp && e.name != "COMPARE_EQUAL" {
+				return
+			}
+			col, other := e.args[0], e.args[1:]
+			if col.kind != eCol {
+				if e.kind == eIn || other[0].kind != eCol {
+					return
+				}
+				col, other = other[0], []*expr{col}
+			}
+			if r := col.col.col.Role; r != sluice.RoleUnit && r != sluice.RoleAttribute {
+				return
+			}
+			for _, o := range other {
+				if o.kind != eConst {
+					return
+				}
+			}
+			found = true
+		})
+	}
+	return found
 }
 
 // singleGroupingSet accepts only the plain grouping set {0, …, n−1}.
@@ -1399,7 +1455,13 @@ func (an *Analysis) columnUses() []sluice.ColumnUse {
 // digest hashes the canonical form of the query: the flattened FROM, the
 // filters, keys, aggregates and post-processing. Aliases, whitespace,
 // subquery nesting and select-list naming do not change it.
-func (an *Analysis) digest() string {
+func (an *Analysis) digest(mask bool) string {
+	m := func(s string) string {
+		if mask {
+			return maskConstants(s)
+		}
+		return s
+	}
 	var b strings.Builder
 	for _, r := range an.rels {
 		fmt.Fprintf(&b, "from %s %s@%s\n", r.alias, r.ds.ID, r.ds.Version)
@@ -1407,7 +1469,7 @@ func (an *Analysis) digest() string {
 	fs := make([]string, 0, len(an.filters))
 	for _, f := range an.filters {
 		for _, c := range conjuncts(f) {
-			fs = append(fs, c.sql())
+			fs = append(fs, m(c.sql()))
 		}
 	}
 	sort.Strings(fs)

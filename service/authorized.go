@@ -2,15 +2,24 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
+	"time"
 
 	"sluice"
 	"sluice/policy"
+	"sluice/privacy"
 )
 
 // Run is an analyst's query under an authorization.
 type Run struct {
+	// RequestID makes retries safe: a repeated id returns the stored
+	// release, never fresh noise.
+	RequestID     string  `json:"request_id,omitempty"`
 	Authorization string  `json:"authorization"`
 	SQL           string  `json:"sql"`
 	Epsilon       float64 `json:"epsilon,omitempty"` // 0 = the authorization's per-query cap
@@ -83,22 +92,305 @@ func (s *Service) ExplainAs(ctx context.Context, p *sluice.Principal, r Run) (*E
 	return ex, d, err
 }
 
-// RunAs runs a query under an authorization: analysis, policy, then the
-// query path with the policy's obligations.
+// Store buckets of the query path.
+const (
+	bucketRequests = "releases.by_request" // authorization/request id → stored result
+	bucketCache    = "releases.cache"      // canonical query key → stored result
+)
+
+// stored is a release kept for retries and the release cache.
+type stored struct {
+	SQL     string          `json:"sql"`
+	Plan    *sluice.Plan    `json:"plan"`
+	Release *sluice.Release `json:"release"`
+	At      time.Time       `json:"at"`
+}
+
+// RunAs runs a query under an authorization: analysis, policy, ledger,
+// sandbox, release, audit. Every query — released, cached, refused or
+// failed — is audited; if the audit event cannot be written, nothing is
+// returned (the budget stays spent).
 func (s *Service) RunAs(ctx context.Context, p *sluice.Principal, r Run) (*Result, *sluice.Decision, error) {
-	d, _, err := s.decide(ctx, p, r)
-	if err != nil {
-		return nil, d, err
+	start := s.now()
+	ev := &sluice.AuditEvent{Kind: "query", Principal: p.Subject, Organisation: p.Organisation, Authorization: r.Authorization, RequestID: r.RequestID, SQL: r.SQL}
+	res, d, plan, err := s.runAs(ctx, p, r, ev)
+	ev.Decision = d
+	ev.DurationMS = s.now().Sub(start).Milliseconds()
+	if plan != nil {
+		ev.PlanDigest, ev.Datasets = plan.Digest, plan.Datasets
 	}
-	res, err := s.Query(ctx, QueryRequest{SQL: r.SQL, Obligations: d.Obligations})
+	if err != nil {
+		var se *sluice.Error
+		if errors.As(err, &se) && se.Code != sluice.EINTERNAL {
+			ev.Outcome, ev.Refusal = "refused", se
+		} else {
+			ev.Outcome = "failed"
+			ev.Refusal = &sluice.Error{Code: sluice.EINTERNAL, Message: "internal error"}
+		}
+	}
+	if res != nil {
+		rel := res.Release
+		ev.Groups, ev.Suppressed = len(rel.Rows), len(rel.Suppressed)
+		ev.ReleaseDigest = digestOf(rel)
+		if ev.Outcome == "" {
+			ev.Outcome = "released"
+			if rel.Cached {
+				ev.Outcome = "cached"
+			} else {
+				ev.Epsilon, ev.Delta = rel.Epsilon, rel.Delta
+			}
+		}
+	}
+	if aerr := s.appendAudit(ctx, ev); aerr != nil {
+		s.log.ErrorContext(ctx, "audit append failed: refusing the query", "err", aerr)
+		return nil, d, &sluice.Error{Code: sluice.EUNAVAILABLE, Step: sluice.StepAudit, Rule: "audit.unavailable", Message: "the audit trail cannot be written; the query is refused"}
+	}
+	s.observe(ctx, p, r, ev, plan)
 	return res, d, err
 }
 
-// event records a control-plane event. The audit trail replaces the log.
-func (s *Service) event(ctx context.Context, kind string, p *sluice.Principal, fields map[string]any) {
+func (s *Service) runAs(ctx context.Context, p *sluice.Principal, r Run, ev *sluice.AuditEvent) (*Result, *sluice.Decision, *sluice.Plan, error) {
+	start := s.now()
+	if r.RequestID != "" {
+		if r.Authorization == "" {
+			return nil, nil, nil, invalid("request.id", "a request id needs an authorization")
+		}
+		var st *stored
+		if err := s.store.View(ctx, func(tx sluice.Tx) error { return getJSON(tx, bucketRequests, r.Authorization+"/"+r.RequestID, &st) }); err != nil {
+			return nil, nil, nil, err
+		}
+		if st != nil {
+			if st.SQL != r.SQL {
+				return nil, nil, st.Plan, conflict("request.id", "request id %s was used for another query", r.RequestID)
+			}
+			// A retry gets the stored release, never fresh noise.
+			ev.Details = map[string]any{"replayed": true}
+			return &Result{Plan: st.Plan, Release: st.Release, Duration: s.now().Sub(start)}, nil, st.Plan, nil
+		}
+	}
+	d, plan, err := s.decide(ctx, p, r)
+	if err != nil {
+		return nil, d, plan, err
+	}
+	ob := d.Obligations
+	ex, err := s.Explain(ctx, QueryRequest{SQL: r.SQL, Obligations: ob})
+	if err != nil {
+		return nil, d, plan, err
+	}
+	plan = ex.Plan
+	// The release cache: the same canonical query over the same dataset
+	// versions under the same authorization and obligations returns the
+	// same noisy release, at no cost.
+	cacheKey := cacheKeyOf(r.Authorization, plan, ob)
+	var hit *stored
+	if err := s.store.View(ctx, func(tx sluice.Tx) error { return getJSON(tx, bucketCache, cacheKey, &hit) }); err != nil {
+		return nil, d, plan, err
+	}
+	if hit != nil {
+		rel := *hit.Release
+		rel.Cached = true
+		res := &Result{Plan: plan, Release: &rel, Duration: s.now().Sub(start)}
+		if r.RequestID != "" {
+			err := s.store.Update(ctx, func(tx sluice.Tx) error {
+				return putJSON(tx, bucketRequests, r.Authorization+"/"+r.RequestID, stored{SQL: r.SQL, Plan: plan, Release: &rel, At: s.now()})
+			})
+			if err != nil {
+				return nil, d, plan, err
+			}
+		}
+		return res, d, plan, nil
+	}
+	// Reserve against every scope, in one transaction.
+	scopes, err := s.scopes(r.Authorization, plan)
+	if err != nil {
+		return nil, d, plan, err
+	}
+	queryID := newID("q_")
+	ev.Details = map[string]any{"query_id": queryID}
+	err = s.store.Update(ctx, func(tx sluice.Tx) error {
+		_, err := privacy.Reserve(tx, queryID, scopes, ex.Charges, s.now())
+		return err
+	})
+	if err != nil {
+		return nil, d, plan, err
+	}
+	groups, touched, err := s.execute(ctx, ex)
+	if err != nil {
+		settle := privacy.Commit
+		if !touched {
+			settle = privacy.GiveBack
+		}
+		if serr := s.store.Update(ctx, func(tx sluice.Tx) error { return settle(tx, queryID, s.now()) }); serr != nil {
+			return nil, d, plan, errors.Join(err, serr)
+		}
+		return nil, d, plan, err
+	}
+	rel, err := privacy.Release(plan, ob, groups)
+	if err == nil {
+		err = PostProcess(plan, rel)
+	}
+	if err != nil {
+		if serr := s.store.Update(ctx, func(tx sluice.Tx) error { return privacy.Commit(tx, queryID, s.now()) }); serr != nil {
+			return nil, d, plan, errors.Join(err, serr)
+		}
+		return nil, d, plan, err
+	}
+	// Commit the charge and keep the release, durably, before returning.
+	rec := stored{SQL: r.SQL, Plan: plan, Release: rel, At: s.now()}
+	err = s.store.Update(ctx, func(tx sluice.Tx) error {
+		if err := privacy.Commit(tx, queryID, s.now()); err != nil {
+			return err
+		}
+		if err := putJSON(tx, bucketCache, cacheKey, rec); err != nil {
+			return err
+		}
+		if r.RequestID != "" {
+			return putJSON(tx, bucketRequests, r.Authorization+"/"+r.RequestID, rec)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, d, plan, err
+	}
+	return &Result{Plan: plan, Release: rel, Duration: s.now().Sub(start)}, d, plan, nil
+}
+
+// scopes lists the ledger scopes a query is charged to: its authorization,
+// the organisation's and every dataset's cap where set, and the
+// population's lifetime cap.
+func (s *Service) scopes(authID string, plan *sluice.Plan) ([]privacy.Scope, error) {
+	var out []privacy.Scope
+	mode := func(m string) string {
+		if m == privacy.ZCDP {
+			return privacy.ZCDP
+		}
+		return privacy.Pure
+	}
+	if authID != "" {
+		var a *sluice.Authorization
+		if err := s.store.View(context.Background(), func(tx sluice.Tx) error {
+			var err error
+			a, err = tx.Authorization(authID)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		b := a.Terms.Budget
+		out = append(out, privacy.Scope{Key: privacy.ScopeKey("authorization", a.ID), Mode: mode(a.Terms.Accounting), Epsilon: b.Epsilon, Delta: b.Delta})
+		if c, ok := s.budgets.Organisations[a.Organisation]; ok {
+			out = append(out, privacy.Scope{Key: privacy.ScopeKey("organisation", a.Organisation), Mode: mode(c.Accounting), Epsilon: c.Epsilon, Delta: c.Delta})
+		}
+	}
+	for _, id := range plan.Datasets {
+		d, err := s.catalog.Get(id)
+		if err != nil {
+			return nil, err
+		}
+		if c := d.BudgetCap; c != nil {
+			out = append(out, privacy.Scope{Key: privacy.ScopeKey("dataset", d.ID), Mode: mode(c.Accounting), Epsilon: c.Epsilon, Delta: c.Delta})
+		}
+	}
+	if c, ok := s.budgets.Populations[plan.Population]; ok {
+		out = append(out, privacy.Scope{Key: privacy.ScopeKey("population", plan.Population), Mode: mode(c.Accounting), Epsilon: c.Epsilon, Delta: c.Delta})
+	}
+	return out, nil
+}
+
+// Budget reports an authorization's remaining budget, and that of the
+// scopes above it, in the user's terms.
+func (s *Service) Budget(ctx context.Context, p *sluice.Principal, authID string) ([]privacy.Remaining, error) {
+	a, err := s.Authorization(ctx, p, authID)
+	if err != nil {
+		return nil, err
+	}
+	scopes, err := s.scopes(a.ID, &sluice.Plan{})
+	if err != nil {
+		return nil, err
+	}
+	var out []privacy.Remaining
+	err = s.store.Update(ctx, func(tx sluice.Tx) error {
+		for _, sc := range scopes {
+			r, err := privacy.RemainingIn(tx, sc)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// RecoverLedger commits reservations a crash left open: a query that may
+// have run counts as spent. Call it once at startup.
+func (s *Service) RecoverLedger(ctx context.Context) (int, error) {
+	var n int
+	err := s.store.Update(ctx, func(tx sluice.Tx) error {
+		var err error
+		n, err = privacy.Recover(tx, s.now())
+		return err
+	})
+	return n, err
+}
+
+func cacheKeyOf(authID string, plan *sluice.Plan, ob sluice.Obligations) string {
+	b, _ := json.Marshal(struct {
+		A  string
+		D  string
+		Ob sluice.Obligations
+	}{authID, plan.Digest, ob})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func digestOf(v any) string {
+	b, _ := json.Marshal(v)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func getJSON[T any](tx sluice.Tx, bucket, key string, out **T) error {
+	b, err := tx.Get(bucket, key)
+	if err != nil || b == nil {
+		return err
+	}
+	v := new(T)
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s/%s: %w", bucket, key, err)
+	}
+	*out = v
+	return nil
+}
+
+func putJSON(tx sluice.Tx, bucket, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return tx.Put(bucket, key, b)
+}
+
+// appendAudit writes an event to the audit trail, if there is one.
+func (s *Service) appendAudit(ctx context.Context, ev *sluice.AuditEvent) error {
+	if s.audit == nil {
+		return nil
+	}
+	return s.audit.Append(ctx, ev)
+}
+
+// event records a control-plane change in the audit trail (and the log).
+func (s *Service) event(ctx context.Context, kind string, p *sluice.Principal, fields map[string]any) error {
 	args := []any{"event", kind, "subject", p.Subject, "organisation", p.Organisation}
 	for k, v := range fields {
 		args = append(args, k, v)
 	}
 	s.log.InfoContext(ctx, "control-plane event", args...)
+	ev := &sluice.AuditEvent{Kind: kind, Principal: p.Subject, Organisation: p.Organisation, Details: fields}
+	if a, ok := fields["authorization"].(string); ok {
+		ev.Authorization = a
+	}
+	if d, ok := fields["dataset"].(string); ok {
+		ev.Datasets = []string{d}
+	}
+	return s.appendAudit(ctx, ev)
 }

@@ -112,7 +112,9 @@ func (s *Service) RegisterDataset(ctx context.Context, p *sluice.Principal, d *s
 	if err != nil {
 		return nil, err
 	}
-	s.event(ctx, "dataset.registered", p, map[string]any{"dataset": d.ID, "version": d.Version})
+	if err := s.event(ctx, "dataset.registered", p, map[string]any{"dataset": d.ID, "version": d.Version}); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 

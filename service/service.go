@@ -39,6 +39,23 @@ type Config struct {
 	Store    sluice.Store // control-plane database
 	Policy   Policy       // decides every query
 	Calendar Calendar     // working days for review deadlines
+	Audit    Auditor      // the audit trail; a query whose event cannot be written fails
+	Breaker  Breaker      // the risk circuit breaker; nil disables it
+	// Budgets caps spending beyond each authorization: per population (the
+	// lifetime cap shared by every dataset keyed by the same unit) and per
+	// organisation. Dataset caps come from the manifests.
+	Budgets Budgets
+}
+
+// Budgets are the ledger scopes above authorizations.
+type Budgets struct {
+	Populations   map[string]sluice.Cap `yaml:"populations"`
+	Organisations map[string]sluice.Cap `yaml:"organisations"`
+}
+
+// Auditor appends to the audit trail.
+type Auditor interface {
+	Append(ctx context.Context, e *sluice.AuditEvent) error
 }
 
 // Policy decides whether a query may run, and under which obligations.
@@ -57,6 +74,9 @@ type Service struct {
 	store    sluice.Store
 	policy   Policy
 	calendar Calendar
+	audit    Auditor
+	breaker  Breaker
+	budgets  Budgets
 }
 
 // New opens a Service.
@@ -72,7 +92,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{catalog: cfg.Catalog, parser: p, cacheDir: cfg.CacheDir, sandbox: cfg.Sandbox, log: cfg.Logger, now: cfg.Now,
-		store: cfg.Store, policy: cfg.Policy, calendar: cfg.Calendar}
+		store: cfg.Store, policy: cfg.Policy, calendar: cfg.Calendar, audit: cfg.Audit, breaker: cfg.Breaker, budgets: cfg.Budgets}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -155,7 +175,7 @@ func (s *Service) Query(ctx context.Context, req QueryRequest) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	groups, err := s.execute(ctx, ex)
+	groups, _, err := s.execute(ctx, ex)
 	if err != nil {
 		return nil, err
 	}
@@ -171,29 +191,32 @@ func (s *Service) Query(ctx context.Context, req QueryRequest) (*Result, error) 
 
 // execute runs the bounded SQL in a fresh sandbox that sees only the
 // columns the query reads, after checking DuckDB's bound plan.
-func (s *Service) execute(ctx context.Context, ex *Explanation) ([]privacy.Group, error) {
+//
+// touched reports whether the error came after the sandbox began reading
+// data: such a failure is charged.
+func (s *Service) execute(ctx context.Context, ex *Explanation) (groups []privacy.Group, touched bool, err error) {
 	var tables []sandbox.Table
 	for _, id := range ex.Plan.Datasets {
 		d, err := s.catalog.Get(id)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		file, err := storage.Prepare(ctx, d, s.cacheDir)
 		if err != nil {
-			return nil, fmt.Errorf("prepare dataset %s: %w", id, err)
+			return nil, false, fmt.Errorf("prepare dataset %s: %w", id, err)
 		}
 		tables = append(tables, sandbox.Table{Name: id, File: file, Columns: ex.bounded.Tables[id]})
 	}
 	sb, err := sandbox.Open(ctx, s.sandbox, tables)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer sb.Close()
 	var sources []query.Source
 	for _, t := range tables {
 		alias, ok := sb.Source(t.Name)
 		if !ok {
-			return nil, fmt.Errorf("sandbox lost dataset %s", t.Name)
+			return nil, false, fmt.Errorf("sandbox lost dataset %s", t.Name)
 		}
 		sources = append(sources, query.Source{Catalog: alias, Columns: t.Columns})
 	}
@@ -203,10 +226,10 @@ func (s *Service) execute(ctx context.Context, ex *Explanation) ([]privacy.Group
 		}
 		js, err := sb.SerializePlan(ctx, q)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if err := query.CheckBoundPlan(js, sources); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	res, err := sb.Query(ctx, ex.SQL)
@@ -214,14 +237,14 @@ func (s *Service) execute(ctx context.Context, ex *Explanation) ([]privacy.Group
 		if c := sandbox.Cause(err); c != nil {
 			s.log.Warn("sandbox query failed", "digest", ex.Plan.Digest, "cause", c)
 		}
-		return nil, err
+		return nil, true, err
 	}
-	groups, err := decodeGroups(ex.Plan, res)
+	groups, err = decodeGroups(ex.Plan, res)
 	if err != nil {
-		return nil, err
+		return nil, true, err
 	}
 	if groups, err = fillDomains(ex.Plan, groups); err != nil {
-		return nil, err
+		return nil, true, err
 	}
 	if ex.QuantileSQL != "" {
 		qres, err := sb.Query(ctx, ex.QuantileSQL)
@@ -229,13 +252,13 @@ func (s *Service) execute(ctx context.Context, ex *Explanation) ([]privacy.Group
 			if c := sandbox.Cause(err); c != nil {
 				s.log.Warn("sandbox quantile query failed", "digest", ex.Plan.Digest, "cause", c)
 			}
-			return nil, err
+			return nil, true, err
 		}
 		if err := decodeBuckets(ex.Plan, qres, groups); err != nil {
-			return nil, err
+			return nil, true, err
 		}
 	}
-	return groups, nil
+	return groups, true, nil
 }
 
 // secretSeed draws the per-query seed that keys contribution bounding.

@@ -166,7 +166,9 @@ func (s *Service) Apply(ctx context.Context, p *sluice.Principal, terms sluice.T
 	if err != nil {
 		return nil, err
 	}
-	s.event(ctx, "application.submitted", p, map[string]any{"application": app.ID, "purpose": terms.Purpose})
+	if err := s.event(ctx, "application.submitted", p, map[string]any{"application": app.ID, "purpose": terms.Purpose}); err != nil {
+		return nil, err
+	}
 	return app, nil
 }
 
@@ -200,7 +202,9 @@ func (s *Service) transitionApp(ctx context.Context, p *sluice.Principal, id str
 	if err != nil {
 		return nil, err
 	}
-	s.event(ctx, "application."+to, p, map[string]any{"application": id, "reason": reason})
+	if err := s.event(ctx, "application."+to, p, map[string]any{"application": id, "reason": reason}); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -333,7 +337,9 @@ func (s *Service) Approve(ctx context.Context, p *sluice.Principal, id string, a
 	if err != nil {
 		return nil, err
 	}
-	s.event(ctx, "authorization.created", p, map[string]any{"authorization": auth.ID, "application": id})
+	if err := s.event(ctx, "authorization.created", p, map[string]any{"authorization": auth.ID, "application": id}); err != nil {
+		return nil, err
+	}
 	return auth, nil
 }
 
@@ -389,7 +395,9 @@ func (s *Service) authTransition(ctx context.Context, p *sluice.Principal, id st
 	if err != nil {
 		return nil, err
 	}
-	s.event(ctx, "authorization."+to, p, map[string]any{"authorization": id, "reason": reason})
+	if err := s.event(ctx, "authorization."+to, p, map[string]any{"authorization": id, "reason": reason}); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -398,9 +406,17 @@ func (s *Service) Suspend(ctx context.Context, p *sluice.Principal, id, reason s
 	return s.authTransition(ctx, p, id, []string{sluice.AuthActive}, sluice.AuthSuspended, reason)
 }
 
-// Reinstate makes a suspended authorization active again.
+// Reinstate makes a suspended authorization active again, and re-arms the
+// circuit breaker's rules for it.
 func (s *Service) Reinstate(ctx context.Context, p *sluice.Principal, id, reason string) (*sluice.Authorization, error) {
-	return s.authTransition(ctx, p, id, []string{sluice.AuthSuspended}, sluice.AuthActive, reason)
+	a, err := s.authTransition(ctx, p, id, []string{sluice.AuthSuspended}, sluice.AuthActive, reason)
+	if err == nil && s.breaker != nil {
+		s.breaker.Reset(id)
+	}
+	if err == nil {
+		s.closeAlerts(ctx, id)
+	}
+	return a, err
 }
 
 // Revoke ends an authorization for good.
