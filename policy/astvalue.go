@@ -120,17 +120,24 @@ func toValue(v reflect.Value) (ast.Value, error) {
 			if err != nil {
 				return nil, err
 			}
-			obj.Insert(ast.StringTerm(f.name), ast.NewTerm(e))
+			obj.Insert(f.key, ast.NewTerm(e))
 		}
 		return obj, nil
 	}
 	return nil, fmt.Errorf("cannot give the policy a value of type %s", t)
 }
 
+var customCache sync.Map // reflect.Type → bool
+
 // customJSON reports whether t marshals itself.
 func customJSON(t reflect.Type) bool {
-	return t.Implements(marshalerType) || t.Implements(textMarshalerType) ||
+	if c, ok := customCache.Load(t); ok {
+		return c.(bool)
+	}
+	c := t.Implements(marshalerType) || t.Implements(textMarshalerType) ||
 		reflect.PointerTo(t).Implements(marshalerType) || reflect.PointerTo(t).Implements(textMarshalerType)
+	customCache.Store(t, c)
+	return c
 }
 
 // viaJSON converts v the slow way, through its JSON.
@@ -191,7 +198,8 @@ func isZero(v reflect.Value) bool {
 // field is one JSON field of a struct: its name and where it is.
 type field struct {
 	name                string
-	index               []int // through embedded structs
+	key                 *ast.Term // name, made once and shared (terms are not mutated)
+	index               []int     // through embedded structs
 	omitEmpty, omitZero bool
 	depth               int
 	tagged              bool
@@ -222,6 +230,7 @@ func structFields(t reflect.Type) []field {
 		fields = []field{}
 		for _, name := range order {
 			if f, ok := dominant(byName[name]); ok {
+				f.key = ast.StringTerm(f.name)
 				fields = append(fields, f)
 			}
 		}

@@ -6,6 +6,13 @@
 // from a directory, which Reload and Watch pick up again when it changes.
 // Every answer is a sluice.Decision: allow, the deny reasons with their
 // stable rule ids, the obligations, and the bundle revision that decided.
+//
+// The default bundle's rule ids: role.analyst, plan.empty, dataset.unknown,
+// dataset.closed, column.identifier, classification.purpose,
+// authorization.missing, authorization.inactive, authorization.organisation,
+// authorization.principal, authorization.dataset, authorization.column,
+// authorization.aggregate, budget.per_query, and default.deny when no rule
+// allows a query. Its allow rules: dataset.open, authorization.active.
 package policy
 
 import (
@@ -103,7 +110,7 @@ func (e *Engine) Revision() string { return e.current.Load().revision }
 func (e *Engine) Reload(ctx context.Context) error {
 	src, err := readSources(e.dir)
 	if err == nil {
-		_, err = e.reload(ctx, src)
+		err = e.reload(ctx, src)
 	}
 	if err != nil {
 		err = fmt.Errorf("reload policy: %w", err)
@@ -114,16 +121,16 @@ func (e *Engine) Reload(ctx context.Context) error {
 	return err
 }
 
-// reload compiles src and puts it in force, reporting whether the revision changed.
-func (e *Engine) reload(ctx context.Context, src *sources) (bool, error) {
+// reload compiles src and puts it in force.
+func (e *Engine) reload(ctx context.Context, src *sources) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c, err := e.compileLocked(ctx, src)
 	if err != nil {
-		return false, err
+		return err
 	}
-	old := e.current.Swap(c)
-	return old.revision != c.revision, nil
+	e.current.Store(c)
+	return nil
 }
 
 func (e *Engine) compile(ctx context.Context, src *sources) (*compiled, error) {
@@ -226,7 +233,11 @@ func (e *Engine) Decide(ctx context.Context, in Input) (*sluice.Decision, error)
 }
 
 func (c *compiled) decide(ctx context.Context, in *Input) (*sluice.Decision, error) {
-	rs, err := c.query.Eval(ctx, rego.EvalInput(newEvalInput(in)))
+	x, err := astValue(newEvalInput(in))
+	if err != nil {
+		return nil, &sluice.Error{Code: sluice.EINVALID, Step: sluice.StepPolicy, Message: "the query cannot be judged: " + err.Error()}
+	}
+	rs, err := c.query.Eval(ctx, rego.EvalParsedInput(x))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("evaluate policy: %w", ctx.Err())
@@ -259,7 +270,10 @@ func newDecisionID() string {
 // AuthorizationID instead of carrying it. They survive reloads.
 func (e *Engine) SetAuthorizations(ctx context.Context, authorizations []*sluice.Authorization) error {
 	stored := make(map[string]storedAuthorization, len(authorizations))
-	for _, a := range authorizations {
+	for i, a := range authorizations {
+		if a == nil || a.ID == "" {
+			return fmt.Errorf("store authorizations: authorization %d has no id", i)
+		}
 		stored[a.ID] = storedAuthorization{a, unixNano(a.Terms.ValidFrom), unixNano(a.Terms.ValidUntil)}
 	}
 	raw, err := json.Marshal(stored)

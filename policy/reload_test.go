@@ -239,8 +239,10 @@ func TestWatchEmbeddedReturns(t *testing.T) {
 	}
 }
 
-// TestConcurrentDecideDuringReload decides from many goroutines while the
-// policy is reloaded, alternately good (two versions) and bad. No decision
+// TestConcurrentDecideDuringReload decides from many goroutines, half with
+// the authorization in the input and half from the store, while the policy
+// is reloaded, alternately good (two versions) and bad, and the stored
+// authorizations are replaced. No decision
 // may fail, and every decision must be wholly of one revision: its
 // obligations always match the revision it names.
 func TestConcurrentDecideDuringReload(t *testing.T) {
@@ -254,8 +256,27 @@ func TestConcurrentDecideDuringReload(t *testing.T) {
 		seen   = map[string]int{} // revision → max_groups
 		failed []error
 	)
+	if err := e.SetAuthorizations(ctx, []*sluice.Authorization{authorization()}); err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
-	for range 8 {
+	wg.Go(func() { // the authorizations held in the store change too
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			auths := benchAuthorizations(1 + i%50)
+			auths[0].ID = "authz-1"
+			if err := e.SetAuthorizations(ctx, auths); err != nil {
+				mu.Lock()
+				failed = append(failed, err)
+				mu.Unlock()
+			}
+		}
+	})
+	for g := range 8 {
 		wg.Go(func() {
 			for {
 				select {
@@ -263,7 +284,11 @@ func TestConcurrentDecideDuringReload(t *testing.T) {
 					return
 				default:
 				}
-				d, err := e.Decide(ctx, query())
+				in := query()
+				if g%2 == 1 { // by id, from the store
+					in.Authorization, in.AuthorizationID = nil, "authz-1"
+				}
+				d, err := e.Decide(ctx, in)
 				mu.Lock()
 				switch {
 				case err != nil:

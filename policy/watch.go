@@ -33,11 +33,15 @@ func (e *Engine) Watch(ctx context.Context, interval time.Duration) {
 			}
 			continue
 		}
-		if src.revision == e.Revision() || src.revision == refused {
+		if src.revision == e.Revision() {
+			refused = "" // back to the policy in force
+			continue
+		}
+		if src.revision == refused {
 			continue
 		}
 		old := e.Revision()
-		if _, err := e.reload(ctx, src); err != nil {
+		if err := e.reload(ctx, src); err != nil {
 			refused = src.revision
 			e.report(ctx, err)
 			continue

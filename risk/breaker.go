@@ -117,6 +117,7 @@ type shapeState struct {
 // ruleOrder is the order trips are reported in.
 var ruleOrder = []string{RuleRefusalRate, RuleQueryRate, RuleBurnRate, RuleDifferencing}
 
+// ruleBit is rule's bit in authState.tripped.
 func ruleBit(rule string) uint8 {
 	for i, r := range ruleOrder {
 		if r == rule {
@@ -150,6 +151,7 @@ func New(r Rules, now func() time.Time) *Breaker {
 	return b
 }
 
+// refusalWindow is the refusal-rate window, 0 when the rule is off.
 func (b *Breaker) refusalWindow() time.Duration {
 	if b.rules.RefusalRate.on() {
 		return b.rules.RefusalRate.Window
@@ -157,6 +159,7 @@ func (b *Breaker) refusalWindow() time.Duration {
 	return 0
 }
 
+// queryWindow is the query-rate window, 0 when the rule is off.
 func (b *Breaker) queryWindow() time.Duration {
 	if b.rules.QueryRate.on() {
 		return b.rules.QueryRate.Window
@@ -350,7 +353,7 @@ func (b *Breaker) expire(s *authState, t time.Time) {
 func (b *Breaker) drop(s *authState, evicted bool) {
 	r := s.log[0]
 	s.log = popFront(s.log)
-	if ps := s.principals[r.principal]; ps != nil && ps.recs[0] == r {
+	if ps := s.principals[r.principal]; ps != nil && len(ps.recs) > 0 && ps.recs[0] == r {
 		ps.popFront()
 		if len(ps.recs) == 0 {
 			delete(s.principals, r.principal)
@@ -365,7 +368,7 @@ func (b *Breaker) drop(s *authState, evicted bool) {
 	if !r.hasShape {
 		return
 	}
-	if ss := s.shapes[r.shape]; ss != nil && ss.recs[0] == r {
+	if ss := s.shapes[r.shape]; ss != nil && len(ss.recs) > 0 && ss.recs[0] == r {
 		ss.popFront()
 		if len(ss.recs) == 0 {
 			delete(s.shapes, r.shape)
@@ -495,6 +498,7 @@ func popFront(q []*record) []*record {
 	return q
 }
 
+// refusalRate judges the principal's refusal window.
 func refusalRate(r RefusalRate, ps *principalState, o Observation) (string, bool) {
 	total := len(ps.recs) - ps.rHead
 	if total == 0 || total < r.MinQueries {
@@ -515,6 +519,7 @@ func refusalRate(r RefusalRate, ps *principalState, o Observation) (string, bool
 		percent(frac), percent(r.MaxFraction), topRules(rules, 3)), true
 }
 
+// burnRate judges the authorization's burn window.
 func burnRate(r BurnRate, s *authState, o Observation) (string, bool) {
 	if s.budget <= 0 {
 		return "", false
@@ -529,6 +534,7 @@ func burnRate(r BurnRate, s *authState, o Observation) (string, bool) {
 		len(s.burn.recs), percent(r.MaxFraction)), true
 }
 
+// differencing judges one shape's differencing window.
 func differencing(r Differencing, ss *shapeState, o Observation) (string, bool) {
 	overAll := r.Max > 0 && len(ss.filters) > r.Max
 	overIso := r.MaxIsolating > 0 && len(ss.isolating) > r.MaxIsolating

@@ -479,6 +479,20 @@ func TestWindowsSlide(t *testing.T) {
 		o := answered(shapeByDistrict, "", 0.001)
 		o.Time = at.Add(90 * time.Second)
 		noTrip(t, b.Observe(o), "90 s later")
+		// A late observation counts as at the latest time seen, and its trip
+		// carries its own time.
+		for i := range 60 {
+			o := answered(shapeByDistrict, "", 0.001)
+			o.Time = at.Add(time.Duration(i) * time.Second)
+			trips := b.Observe(o)
+			if i < 59 {
+				noTrip(t, trips, "late")
+				continue
+			}
+			if tr := onlyTrip(t, trips, RuleQueryRate); !tr.At.Equal(o.Time) {
+				t.Fatalf("trip at %v, want %v", tr.At, o.Time)
+			}
+		}
 	})
 }
 
@@ -515,9 +529,11 @@ func TestIgnoresBadInput(t *testing.T) {
 	o := answered(shapeByDistrict, "", 10)
 	o.Authorization = ""
 	noTrip(t, b.Observe(o), "no authorization")
-	for _, eps := range []float64{math.NaN(), math.Inf(1), -5} {
+	for _, eps := range []float64{math.NaN(), -5} {
 		noTrip(t, b.Observe(answered(shapeByDistrict, "", eps)), fmt.Sprint(eps))
 	}
+	// An infinite spend is the worst burn, not an error to skip.
+	onlyTrip(t, b.Observe(answered(shapeByDistrict, "", math.Inf(1))), RuleBurnRate)
 }
 
 func TestConcurrentUse(t *testing.T) {
@@ -586,10 +602,20 @@ func TestMemoryBound(t *testing.T) {
 			}
 		}
 		s := b.auths[auth]
-		if len(s.recs) > DefaultMaxObservations || cap(s.recs) > 2*DefaultMaxObservations+1 {
-			t.Fatalf("kept %d records (capacity %d), cap %d", len(s.recs), cap(s.recs), DefaultMaxObservations)
+		if len(s.log) > DefaultMaxObservations || cap(s.log) > 2*DefaultMaxObservations {
+			t.Fatalf("kept %d records (capacity %d), cap %d", len(s.log), cap(s.log), DefaultMaxObservations)
 		}
-		for _, r := range s.recs {
+		held := len(s.burn.recs)
+		for _, ps := range s.principals {
+			held += len(ps.recs)
+		}
+		for _, ss := range s.shapes {
+			held += len(ss.recs)
+		}
+		if held > 3*DefaultMaxObservations {
+			t.Fatalf("windows hold %d records", held)
+		}
+		for _, r := range s.log {
 			if len(r.filterText) > maxSampleFilter+len("…") {
 				t.Fatalf("kept a %d-byte filter", len(r.filterText))
 			}
@@ -607,7 +633,7 @@ func TestMemoryBound(t *testing.T) {
 			b.Observe(refused("sql.syntax"))
 			c.advance(time.Second)
 		}
-		if n := len(b.auths[auth].recs); n != 100 {
+		if n := len(b.auths[auth].log); n != 100 {
 			t.Fatalf("kept %d records, want 100", n)
 		}
 		tr := onlyTrip(t, b.Observe(answered(shapeBySize, "", 0.3)), RuleBurnRate)
@@ -640,7 +666,7 @@ func TestMemoryBound(t *testing.T) {
 			t.Fatalf("%d authorizations after an idle hour, want 2", n)
 		}
 		s := b.auths["auth_tripped"]
-		if s == nil || len(s.recs) != 0 || len(s.overflow) != 0 {
+		if s == nil || len(s.log) != 0 || len(s.principals) != 0 || len(s.shapes) != 0 {
 			t.Fatalf("tripped authorization state = %+v", s)
 		}
 		if got := b.Tripped("auth_tripped"); len(got) != 1 || got[0] != RuleDifferencing {

@@ -138,7 +138,8 @@ type Observation struct {
 	Refused bool
 	// RefusalRule is the refusing rule's id, e.g. "sql.table_function".
 	RefusalRule string
-	// Epsilon is the ε this query spent.
+	// Epsilon is the ε this query spent. NaN or negative counts as 0, more
+	// than a million (+Inf included) as a million.
 	Epsilon float64
 	// BudgetEpsilon is the authorization's total ε.
 	BudgetEpsilon float64

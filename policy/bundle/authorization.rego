@@ -42,18 +42,11 @@ allowed contains "authorization.active" if {
 	authorization.organisation == input.principal.organisation
 	principal_listed
 	count(plan_datasets) > 0
-	every id in plan_datasets {
-		dataset_permitted(id)
-	}
+	count((plan_datasets - open_datasets) - (conditional_datasets & granted_datasets)) == 0
 }
 
-dataset_permitted(id) if input.datasets[id].open == "open"
-
-dataset_permitted(id) if {
-	input.datasets[id].open == "conditional"
-	granted_columns[id]
-}
-
+# principal_listed: the authorization names the principal, or names no one
+# (then it serves its whole organisation).
 principal_listed if count(authorization_principals) == 0
 
 principal_listed if input.principal.subject in authorization_principals
@@ -100,40 +93,41 @@ deny contains reason("authorization.organisation", msg) if {
 
 # authorization.principal: when the authorization lists principals, only they use it.
 deny contains reason("authorization.principal", msg) if {
+	authorization
 	not principal_listed
 	msg := sprintf("authorization %s is not granted to principal %s", [authorization.id, input.principal.subject])
 }
 
-# granted_columns maps each dataset the authorization grants to its columns
-# (grants of one dataset merge). A complete rule: evaluated once per query.
-granted_columns := {id: columns |
-	some grant in authorization.terms.grants
-	id := grant.dataset
-	columns := {c | some g in authorization.terms.grants; g.dataset == id; some c in g.columns}
-}
+# granted_datasets are the datasets the authorization grants.
+granted_datasets := {g.dataset | some g in authorization.terms.grants}
+
+# granted_columns are the [dataset, column] pairs the authorization grants.
+granted_columns := {[g.dataset, c] | some g in authorization.terms.grants; some c in g.columns}
 
 # authorization.dataset: every conditional dataset must be granted.
 deny contains reason("authorization.dataset", msg) if {
 	authorization
-	some id in conditional_datasets
-	not granted_columns[id]
+	some id in conditional_datasets - granted_datasets
 	msg := sprintf("authorization %s does not grant dataset %s", [authorization.id, id])
 }
 
-# authorization.column: every column read of a conditional dataset must be
-# granted. The unit column is granted implicitly: it only bounds
+# authorization.column: every column read of a granted conditional dataset
+# must be granted. The unit column is granted implicitly: it only bounds
 # contributions and joins, and is never output.
 deny contains reason("authorization.column", msg) if {
-	some id in conditional_datasets
-	granted := granted_columns[id]
-	missing := {use.column |
-		some use in input.plan.columns
-		use.dataset == id
-		not use.column in granted
-		use.column != input.datasets[id].unit
-	}
-	count(missing) > 0
+	some [id, _] in ungranted_columns
+	missing := {column | some [id, column] in ungranted_columns}
 	msg := sprintf("authorization %s does not grant column(s) %s of dataset %s", [authorization.id, concat(", ", sort(missing)), id])
+}
+
+# ungranted_columns are the [dataset, column] pairs the plan reads from
+# granted conditional datasets without a grant.
+ungranted_columns contains [use.dataset, use.column] if {
+	some use in input.plan.columns
+	not [use.dataset, use.column] in granted_columns
+	use.column != input.datasets[use.dataset].unit
+	use.dataset in granted_datasets
+	input.datasets[use.dataset].open == "conditional"
 }
 
 # authorization.aggregate: when the terms list aggregates, the plan uses only those.

@@ -64,3 +64,19 @@ test_level4_purpose_listed if {
 	d := sluice.decision with input as object.union(query, {"plan": p, "authorization": a})
 	d.allow
 }
+
+test_open_and_conditional_together if {
+	# The open dataset needs no grant; the conditional one does.
+	p := object.union(plan, {
+		"datasets": ["enterprise", "tax_monthly", "bus_stops"],
+		"columns": array.concat(plan.columns, [{"dataset": "bus_stops", "column": "district", "usage": "filter"}]),
+	})
+	d := sluice.decision with input as object.union(query, {"plan": p})
+	d.allow
+	d.obligations.min_units == 20
+}
+
+test_open_dataset_under_authorization_takes_its_terms if {
+	d := sluice.decision with input as object.union(query, {"plan": open_plan, "request": {"epsilon": 2}})
+	d.deny == [{"rule": "budget.per_query", "message": "requested ε 2 is above the per-query cap 1 of authorization authz-1"}]
+}

@@ -20,6 +20,7 @@ decision := {
 	"obligations": granted_obligations,
 }
 
+# allow needs an allow rule (a name in allowed) and no deny reason.
 default allow := false
 
 allow if {
@@ -51,6 +52,12 @@ granted_obligations := obligations if allow
 plan_datasets contains id if some id in input.plan.datasets
 
 plan_datasets contains use.dataset if some use in input.plan.columns
+
+# open_datasets are the plan's open datasets.
+open_datasets contains id if {
+	some id in plan_datasets
+	input.datasets[id].open == "open"
+}
 
 # conditional_datasets are the plan's datasets open only under an authorization.
 conditional_datasets contains id if {
