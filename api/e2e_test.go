@@ -338,6 +338,7 @@ func TestRoleEndpointMatrix(t *testing.T) {
 		"POST /v1/authorizations/{id}/revoke":    {sluice.RoleReviewer},
 		"GET /v1/authorizations/{id}/budget":     {sluice.RoleAnalyst, sluice.RoleReviewer, sluice.RoleAuditor},
 		"GET /v1/alerts":                         {sluice.RoleReviewer, sluice.RoleAuditor},
+		"GET /v1/audit":                          {sluice.RoleAuditor, sluice.RoleAnalyst, sluice.RoleOwner},
 		"POST /v1/queries":                       {sluice.RoleAnalyst},
 		"POST /v1/queries:explain":               {sluice.RoleAnalyst},
 	}

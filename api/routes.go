@@ -3,9 +3,12 @@ package api
 import (
 	"context"
 	"net/http"
+	"strconv"
+	"time"
 
 	"sluice"
 	"sluice/service"
+	"sluice/storage/audit"
 )
 
 var (
@@ -176,6 +179,33 @@ func (s *Server) register() {
 			return err
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"alerts": as})
+		return nil
+	})
+
+	s.handle("GET", "/v1/audit", []string{sluice.RoleAuditor, sluice.RoleAnalyst, sluice.RoleOwner}, func(w http.ResponseWriter, r *http.Request, p *sluice.Principal) error {
+		q := r.URL.Query()
+		f := audit.Filter{Principal: q.Get("principal"), Dataset: q.Get("dataset"), Authorization: q.Get("authorization"), Kind: q.Get("kind")}
+		for name, dst := range map[string]*time.Time{"since": &f.Since, "until": &f.Until} {
+			if v := q.Get(name); v != "" {
+				t, err := time.Parse(time.RFC3339, v)
+				if err != nil {
+					return &sluice.Error{Code: sluice.EINVALID, Rule: "request.time", Message: name + " must be an RFC 3339 time"}
+				}
+				*dst = t
+			}
+		}
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return &sluice.Error{Code: sluice.EINVALID, Rule: "request.limit", Message: "limit must be a non-negative integer"}
+			}
+			f.Limit = n
+		}
+		evs, err := s.svc.AuditTrail(r.Context(), p, f)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"events": evs})
 		return nil
 	})
 

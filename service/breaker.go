@@ -8,6 +8,7 @@ import (
 	"sluice"
 	"sluice/query"
 	"sluice/risk"
+	"sluice/storage/audit"
 )
 
 // Breaker is the risk circuit breaker.
@@ -128,4 +129,19 @@ func (s *Service) closeAlerts(ctx context.Context, authID string) {
 		}
 		return nil
 	})
+}
+
+// AuditTrail returns audit events for auditors (everything), or for an
+// organisation's analysts and owners (their own organisation's events).
+func (s *Service) AuditTrail(ctx context.Context, p *sluice.Principal, f audit.Filter) ([]sluice.AuditEvent, error) {
+	if s.audit == nil {
+		return nil, sluice.Errorf(sluice.EUNAVAILABLE, "no audit trail configured")
+	}
+	if !p.Has(sluice.RoleAuditor) {
+		f.Organisation = p.Organisation
+	}
+	if f.Limit <= 0 || f.Limit > 10000 {
+		f.Limit = 10000
+	}
+	return s.audit.Query(ctx, f)
 }

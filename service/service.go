@@ -18,6 +18,7 @@ import (
 	"sluice/query"
 	"sluice/sandbox"
 	"sluice/storage"
+	"sluice/storage/audit"
 )
 
 // Catalog is the dataset catalog the service reads.
@@ -53,9 +54,10 @@ type Budgets struct {
 	Organisations map[string]sluice.Cap `yaml:"organisations"`
 }
 
-// Auditor appends to the audit trail.
+// Auditor appends to the audit trail, and reads it for auditors.
 type Auditor interface {
 	Append(ctx context.Context, e *sluice.AuditEvent) error
+	Query(ctx context.Context, f audit.Filter) ([]sluice.AuditEvent, error)
 }
 
 // Policy decides whether a query may run, and under which obligations.

@@ -54,6 +54,9 @@ server commands (--server URL --token T, or $SLUICE_SERVER and $SLUICE_TOKEN):
 other:
   dev token --sub S --org O --roles R mint a development token (demo key)
   policy test [--dir DIR]             run the policy bundle's Rego tests
+  audit verify [--data DIR]           check the audit chain and signatures; names the first bad event
+  audit export [--data DIR] [filters] write the audit trail as NDJSON
+  audit events [filters]              audit events from the server (auditors)
 
 run 'sluice <command> -h' for a command's flags`
 
@@ -85,6 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDev(ctx, args[1:], stdout, stderr)
 	case "policy":
 		return runPolicy(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
 	case "gen":

@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,13 +26,16 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"sluice"
 	"sluice/api"
 	"sluice/auth"
 	"sluice/examples/gen"
 	"sluice/policy"
+	"sluice/risk"
 	"sluice/sandbox"
 	"sluice/service"
 	"sluice/storage"
+	"sluice/storage/audit"
 	"sluice/storage/bolt"
 )
 
@@ -60,6 +64,13 @@ type Config struct {
 	Workdays      []string      `yaml:"workdays"`
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	DemoScale     float64       `yaml:"demo_scale"`
+	// Budgets caps spending above authorizations: a lifetime cap per
+	// population and optional caps per organisation.
+	Budgets service.Budgets `yaml:"budgets"`
+	// Breaker configures the risk circuit breaker.
+	Breaker struct {
+		Disabled bool `yaml:"disabled"`
+	} `yaml:"breaker"`
 }
 
 func defaults() Config {
@@ -74,6 +85,10 @@ func defaults() Config {
 	c.Sandbox.Timeout = 60 * time.Second
 	c.ShutdownGrace = 30 * time.Second
 	c.DemoScale = 1
+	c.Budgets.Populations = map[string]sluice.Cap{
+		"enterprise": {Epsilon: 200, Delta: 1e-4, Accounting: "zcdp"},
+		"person":     {Epsilon: 50, Delta: 1e-5, Accounting: "zcdp"},
+	}
 	return c
 }
 
@@ -116,6 +131,7 @@ type Main struct {
 	Config Config
 	log    *slog.Logger
 	store  *bolt.Store
+	audit  *audit.Log
 	svc    *service.Service
 	policy *policy.Engine
 	server *http.Server
@@ -182,7 +198,20 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.store = store
-	pol, err := policy.New(ctx, policy.Options{Dir: c.PolicyDir, Logger: m.log})
+	alog, err := m.openAudit()
+	if err != nil {
+		return err
+	}
+	m.audit = alog
+	pol, err := policy.New(ctx, policy.Options{Dir: c.PolicyDir, Logger: m.log, OnReload: func(rev string, err error) {
+		ev := &sluice.AuditEvent{Kind: "policy.reloaded", Principal: "sluiced", Details: map[string]any{"revision": rev}}
+		if err != nil {
+			ev.Kind, ev.Details["error"] = "policy.refused", err.Error()
+		}
+		if aerr := alog.Append(context.Background(), ev); aerr != nil {
+			m.log.Error("audit of a policy reload failed", "err", aerr)
+		}
+	}})
 	if err != nil {
 		return err
 	}
@@ -199,11 +228,25 @@ func (m *Main) Run(ctx context.Context) error {
 		Store:    store,
 		Policy:   pol,
 		Calendar: service.Calendar{Holidays: c.Holidays, Workdays: c.Workdays},
+		Audit:    alog,
+		Breaker:  m.breaker(),
+		Budgets:  c.Budgets,
 	})
 	if err != nil {
 		return err
 	}
 	m.svc = svc
+	// After a crash, reservations left open count as spent.
+	n, err := svc.RecoverLedger(ctx)
+	if err != nil {
+		return fmt.Errorf("ledger recovery: %w", err)
+	}
+	if n > 0 {
+		m.log.Warn("committed reservations left open by a crash", "count", n)
+		if err := alog.Append(ctx, &sluice.AuditEvent{Kind: "ledger.recovered", Principal: "sluiced", Details: map[string]any{"committed": n}}); err != nil {
+			return err
+		}
+	}
 	// Seed the catalog with the manifests found in the data directory.
 	if fs, _ := filepath.Glob(filepath.Join(c.DataDir, "*.yaml")); len(fs) > 0 {
 		local, err := storage.OpenCatalog(c.DataDir)
@@ -279,6 +322,38 @@ func (m *Main) demoSetup(ctx context.Context) error {
 	return os.WriteFile(filepath.Join(dev, "jwks.json"), jwks, 0o644)
 }
 
+// openAudit opens the audit trail in the data directory, creating its
+// signing key (and the public key auditors verify with) on first start.
+func (m *Main) openAudit() (*audit.Log, error) {
+	dir := filepath.Join(m.Config.DataDir, "audit")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	keyPath := filepath.Join(dir, "signing.pem")
+	key, err := audit.ReadKey(keyPath)
+	if errors.Is(err, os.ErrNotExist) {
+		if key, err = audit.GenerateKey(); err != nil {
+			return nil, err
+		}
+		if err := audit.WriteKey(keyPath, key); err != nil {
+			return nil, err
+		}
+		if err := audit.WritePublicKey(filepath.Join(dir, "signing.pub"), key.Public().(ed25519.PublicKey)); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	return audit.Open(filepath.Join(dir, "audit.log"), key, audit.Options{CheckpointEvery: 100, CheckpointInterval: time.Minute})
+}
+
+func (m *Main) breaker() service.Breaker {
+	if m.Config.Breaker.Disabled {
+		return nil
+	}
+	return risk.New(risk.DefaultRules(), time.Now)
+}
+
 // Addr is the address the server listens on.
 func (m *Main) Addr() string { return m.ln.Addr().String() }
 
@@ -299,6 +374,9 @@ func (m *Main) Close(ctx context.Context) error {
 	}
 	if m.store != nil {
 		errs = append(errs, m.store.Close())
+	}
+	if m.audit != nil {
+		errs = append(errs, m.audit.Close()) // a final signed checkpoint
 	}
 	return errors.Join(errs...)
 }
