@@ -26,6 +26,7 @@ import (
 	"sluice/sandbox"
 	"sluice/service"
 	"sluice/storage"
+	"sluice/storage/audit"
 	"sluice/storage/bolt"
 )
 
@@ -72,10 +73,21 @@ type stack struct {
 	minter *auth.Minter
 	api    *Server
 	data   string
+	audit  *audit.Log
+	store  *bolt.Store
 }
 
-func newStack(t *testing.T) *stack {
+// stackOptions vary the stack.
+type stackOptions struct {
+	breaker service.Breaker
+}
+
+func newStack(t *testing.T, opts ...stackOptions) *stack {
 	t.Helper()
+	var o stackOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	src := exampleData(t)
 	data := t.TempDir()
 	// Copy the Parquet files (not the manifests: owners register those).
@@ -99,9 +111,19 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	akey, err := audit.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	alog, err := audit.Open(filepath.Join(data, "audit.log"), akey, audit.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { alog.Close() })
 	svc, err := service.New(ctx, service.Config{
 		Catalog: &service.StoreCatalog{Store: store, Dir: data}, CacheDir: filepath.Join(data, "cache"),
 		Sandbox: sandbox.Config{DisableFileSystem: true}, Store: store, Policy: pol, Now: clk.Now,
+		Audit: alog, Breaker: o.breaker,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +145,7 @@ func newStack(t *testing.T) *stack {
 	a := NewServer(svc, verifier, Options{})
 	ts := httptest.NewServer(a)
 	t.Cleanup(ts.Close)
-	return &stack{url: ts.URL, clock: clk, minter: minter, api: a, data: src}
+	return &stack{url: ts.URL, clock: clk, minter: minter, api: a, data: src, audit: alog, store: store}
 }
 
 func (s *stack) token(t *testing.T, sub, org string, roles ...string) string {
