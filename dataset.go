@@ -80,6 +80,27 @@ type Dataset struct {
 	BudgetCap *Cap      `json:"budget_cap,omitempty" yaml:"budget_cap,omitempty"`
 	Columns   []Column  `json:"columns" yaml:"columns"`
 	UpdatedAt time.Time `json:"updated_at,omitempty" yaml:"updated_at,omitempty"`
+	// Deprecated datasets still answer queries but warn that a successor
+	// exists; closing a dataset (Open = closed) stops every query at once.
+	Deprecated bool `json:"deprecated,omitempty" yaml:"deprecated,omitempty"`
+	// Checksum is the SHA-256 of the dataset file of this version.
+	Checksum string `json:"checksum,omitempty" yaml:"checksum,omitempty"`
+}
+
+// Correction is a suspected data error an analyst reports on a dataset,
+// and the owner's answer. (The seeds call for error correction and
+// objection handling on the open platform.)
+type Correction struct {
+	ID           string       `json:"id"`
+	Dataset      string       `json:"dataset"`
+	Version      string       `json:"version"`
+	Column       string       `json:"column,omitempty"`
+	Description  string       `json:"description"`
+	Reporter     string       `json:"reporter"`
+	Organisation string       `json:"organisation"`
+	State        string       `json:"state"` // open, answered, resolved, rejected
+	Answer       string       `json:"answer,omitempty"`
+	History      []Transition `json:"history"`
 }
 
 // Cap is a privacy-budget limit and how releases compose under it.

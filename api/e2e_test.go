@@ -346,6 +346,8 @@ func TestRoleEndpointMatrix(t *testing.T) {
 	want := map[string][]string{
 		"GET /healthz": nil, "GET /readyz": nil, "GET /metrics": nil, "GET /openapi.json": nil,
 		"GET /v1/datasets": roles, "GET /v1/datasets/{id}": roles, "PUT /v1/datasets/{id}": {sluice.RoleOwner},
+		"POST /v1/datasets/{id}/status": {sluice.RoleOwner}, "GET /v1/datasets/{id}/versions": roles,
+		"POST /v1/corrections": roles, "GET /v1/corrections": roles, "POST /v1/corrections/{id}/answer": {sluice.RoleOwner},
 		"POST /v1/applications": {sluice.RoleAnalyst}, "GET /v1/applications": {sluice.RoleAnalyst, sluice.RoleReviewer, sluice.RoleAuditor},
 		"GET /v1/applications/{id}":              {sluice.RoleAnalyst, sluice.RoleReviewer, sluice.RoleAuditor},
 		"POST /v1/applications/{id}/accept":      {sluice.RoleReviewer},

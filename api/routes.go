@@ -76,6 +76,69 @@ func (s *Server) register() {
 		return nil
 	})
 
+	s.handle("POST", "/v1/datasets/{id}/status", owners, func(w http.ResponseWriter, r *http.Request, p *sluice.Principal) error {
+		var b struct {
+			Status string `json:"status"`
+			Reason string `json:"reason"`
+		}
+		if err := decode(r, &b); err != nil {
+			return err
+		}
+		d, err := s.svc.SetDatasetStatus(r.Context(), p, r.PathValue("id"), b.Status, b.Reason)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, d)
+		return nil
+	})
+	s.handle("GET", "/v1/datasets/{id}/versions", anyone, func(w http.ResponseWriter, r *http.Request, p *sluice.Principal) error {
+		vs, err := s.svc.DatasetVersions(r.Context(), p, r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"versions": vs})
+		return nil
+	})
+	s.handle("POST", "/v1/corrections", anyone, func(w http.ResponseWriter, r *http.Request, p *sluice.Principal) error {
+		var b struct {
+			Dataset     string `json:"dataset"`
+			Column      string `json:"column,omitempty"`
+			Description string `json:"description"`
+		}
+		if err := decode(r, &b); err != nil {
+			return err
+		}
+		c, err := s.svc.ReportError(r.Context(), p, b.Dataset, b.Column, b.Description)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusCreated, c)
+		return nil
+	})
+	s.handle("GET", "/v1/corrections", anyone, func(w http.ResponseWriter, r *http.Request, p *sluice.Principal) error {
+		cs, err := s.svc.Corrections(r.Context(), p)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"corrections": cs})
+		return nil
+	})
+	s.handle("POST", "/v1/corrections/{id}/answer", owners, func(w http.ResponseWriter, r *http.Request, p *sluice.Principal) error {
+		var b struct {
+			State  string `json:"state"`
+			Answer string `json:"answer"`
+		}
+		if err := decode(r, &b); err != nil {
+			return err
+		}
+		c, err := s.svc.AnswerCorrection(r.Context(), p, r.PathValue("id"), b.State, b.Answer)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, c)
+		return nil
+	})
+
 	// Applications.
 	s.handle("POST", "/v1/applications", analysts, func(w http.ResponseWriter, r *http.Request, p *sluice.Principal) error {
 		var body struct {

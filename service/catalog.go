@@ -107,6 +107,10 @@ func (s *Service) RegisterDataset(ctx context.Context, p *sluice.Principal, d *s
 		case err != nil && sluice.ErrorCode(err) != sluice.ENOTFOUND:
 			return err
 		}
+		// Every version is kept, so past releases can be reproduced.
+		if err := putJSON(tx, bucketVersions, d.ID+"@"+d.Version, d); err != nil {
+			return err
+		}
 		return tx.PutDataset(d)
 	})
 	if err != nil {

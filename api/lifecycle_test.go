@@ -1,0 +1,54 @@
+package api
+
+import (
+	"testing"
+
+	"sluice"
+	"sluice/service"
+)
+
+// An analyst reports a suspected error; the owner answers and resolves it;
+// both see its state. Closing the dataset stops queries under every
+// authorization at once; versions are kept.
+func TestCorrectionsAndClosing(t *testing.T) {
+	s := newStack(t)
+	bank, authID := s.approved(t, sluice.Budget{Epsilon: 5, Delta: 1e-5, EpsilonPerQuery: 0.5, DeltaPerQuery: 1e-6})
+	owner := s.token(t, "wang.fang", "shanghai-tax-bureau", sluice.RoleOwner)
+	otherOwner := s.token(t, "zhao.lei", "shanghai-public-utilities", sluice.RoleOwner)
+
+	var c sluice.Correction
+	s.must(t, 201, s.do(t, "POST", "/v1/corrections", bank, map[string]string{"dataset": "tax_monthly", "column": "tax_paid", "description": "negative tax in 2024-03 for several firms"}, "")).decode(t, &c)
+	if c.State != "open" || c.Version == "" {
+		t.Fatalf("correction %+v", c)
+	}
+	// Only the dataset's owner answers.
+	if e := s.must(t, 403, s.do(t, "POST", "/v1/corrections/"+c.ID+"/answer", otherOwner, map[string]string{"state": "resolved", "answer": "x"}, "")).errBody(t); e.Rule != "correction.owner" {
+		t.Errorf("other owner: %+v", e)
+	}
+	s.must(t, 200, s.do(t, "POST", "/v1/corrections/"+c.ID+"/answer", owner, map[string]string{"state": "resolved", "answer": "refunds were recorded as negative payments; corrected in the next version"}, ""))
+	for _, tok := range []string{bank, owner} {
+		var list struct{ Corrections []sluice.Correction }
+		s.must(t, 200, s.do(t, "GET", "/v1/corrections", tok, nil, "")).decode(t, &list)
+		if len(list.Corrections) != 1 || list.Corrections[0].State != "resolved" || len(list.Corrections[0].History) != 2 {
+			t.Errorf("corrections seen: %+v", list)
+		}
+	}
+	var none struct{ Corrections []sluice.Correction }
+	s.must(t, 200, s.do(t, "GET", "/v1/corrections", otherOwner, nil, "")).decode(t, &none)
+	if len(none.Corrections) != 0 {
+		t.Errorf("an unrelated owner sees %d corrections", len(none.Corrections))
+	}
+
+	run := service.Run{Authorization: authID, SQL: "SELECT count(*) FROM tax_monthly"}
+	s.must(t, 200, s.do(t, "POST", "/v1/queries", bank, run, ""))
+	s.must(t, 200, s.do(t, "POST", "/v1/datasets/tax_monthly/status", owner, map[string]string{"status": "closed", "reason": "legal review of the sharing agreement"}, ""))
+	run.SQL = "SELECT count(*) FROM tax_monthly WHERE tax_paid > 0"
+	if e := s.must(t, 403, s.do(t, "POST", "/v1/queries", bank, run, "")).errBody(t); e.Rule != "dataset.closed" {
+		t.Errorf("query on a closed dataset: %+v", e)
+	}
+	var vs struct{ Versions []sluice.Dataset }
+	s.must(t, 200, s.do(t, "GET", "/v1/datasets/tax_monthly/versions", owner, nil, "")).decode(t, &vs)
+	if len(vs.Versions) != 1 {
+		t.Errorf("versions: %d", len(vs.Versions))
+	}
+}
