@@ -180,12 +180,14 @@ func sub(a, b Cost) Cost {
 // Reservation is budget held for one query until it is committed or
 // given back.
 type Reservation struct {
-	QueryID string          `json:"query_id"`
-	Scopes  []string        `json:"scopes"`
-	Cost    Cost            `json:"cost"`
-	Charges []sluice.Charge `json:"charges,omitempty"`
-	At      time.Time       `json:"at"`
-	State   string          `json:"state"` // reserved, committed, released
+	QueryID string `json:"query_id"`
+	// Datasets are the dataset versions (id@version) the query read.
+	Datasets []string        `json:"datasets,omitempty"`
+	Scopes   []string        `json:"scopes"`
+	Cost     Cost            `json:"cost"`
+	Charges  []sluice.Charge `json:"charges,omitempty"`
+	At       time.Time       `json:"at"`
+	State    string          `json:"state"` // reserved, committed, released
 }
 
 // ledgerEvent is one line of the append-only ledger record.
@@ -257,7 +259,7 @@ func appendEvent(tx sluice.Tx, r Reservation) error {
 // Reserve checks that cost fits every scope and holds it, in the caller's
 // transaction: all scopes are charged or none is. A query id can be
 // reserved once.
-func Reserve(tx sluice.Tx, queryID string, scopes []Scope, charges []sluice.Charge, now time.Time) (*Reservation, error) {
+func Reserve(tx sluice.Tx, queryID string, datasets []string, scopes []Scope, charges []sluice.Charge, now time.Time) (*Reservation, error) {
 	cost, err := CostOf(charges)
 	if err != nil {
 		return nil, err
@@ -289,7 +291,7 @@ func Reserve(tx sluice.Tx, queryID string, scopes []Scope, charges []sluice.Char
 		keys = append(keys, st.Key)
 	}
 	sort.Strings(keys)
-	r := &Reservation{QueryID: queryID, Scopes: keys, Cost: cost, Charges: charges, At: now.UTC(), State: "reserved"}
+	r := &Reservation{QueryID: queryID, Datasets: datasets, Scopes: keys, Cost: cost, Charges: charges, At: now.UTC(), State: "reserved"}
 	b, _ := json.Marshal(r)
 	if err := tx.Put(bucketOpen, queryID, b); err != nil {
 		return nil, err

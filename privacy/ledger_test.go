@@ -70,7 +70,7 @@ func TestReserveConcurrentNeverOverspends(t *testing.T) {
 			defer wg.Done()
 			id := fmt.Sprintf("q%03d", i)
 			err := store.Update(ctx, func(tx sluice.Tx) error {
-				_, err := Reserve(tx, id, []Scope{scope, pop}, laplace(0.05, 0.05), time.Now())
+				_, err := Reserve(tx, id, nil, []Scope{scope, pop}, laplace(0.05, 0.05), time.Now())
 				return err
 			})
 			if sluice.ErrorCode(err) == sluice.EBUDGET {
@@ -117,7 +117,7 @@ func TestGiveBackAndRecover(t *testing.T) {
 	scope := Scope{Key: "authorization/a1", Mode: Pure, Epsilon: 1}
 	reserve := func(id string) error {
 		return store.Update(ctx, func(tx sluice.Tx) error {
-			_, err := Reserve(tx, id, []Scope{scope}, laplace(0.4), time.Now())
+			_, err := Reserve(tx, id, nil, []Scope{scope}, laplace(0.4), time.Now())
 			return err
 		})
 	}
@@ -187,7 +187,7 @@ func TestZCDPFitsMoreQueries(t *testing.T) {
 		n := 0
 		for ; n < 100000; n++ {
 			err := store.Update(context.Background(), func(tx sluice.Tx) error {
-				_, err := Reserve(tx, fmt.Sprint(n), []Scope{scope}, charges, time.Now())
+				_, err := Reserve(tx, fmt.Sprint(n), nil, []Scope{scope}, charges, time.Now())
 				return err
 			})
 			if err != nil {

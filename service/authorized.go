@@ -208,7 +208,13 @@ func (s *Service) runAs(ctx context.Context, p *sluice.Principal, r Run, ev *slu
 	queryID := newID("q_")
 	ev.Details = map[string]any{"query_id": queryID}
 	err = s.store.Update(ctx, func(tx sluice.Tx) error {
-		_, err := privacy.Reserve(tx, queryID, scopes, ex.Charges, s.now())
+		var versions []string
+		for _, id := range plan.Datasets {
+			if d, err := s.catalog.Get(id); err == nil {
+				versions = append(versions, d.ID+"@"+d.Version)
+			}
+		}
+		_, err := privacy.Reserve(tx, queryID, versions, scopes, ex.Charges, s.now())
 		return err
 	})
 	if err != nil {
