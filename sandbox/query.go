@@ -253,7 +253,8 @@ func formatUUID(b []byte) string {
 
 // SerializePlan binds sql in the locked instance and returns DuckDB's bound
 // logical plan as JSON text (json_serialize_plan, with sql as a bound
-// parameter). The JSON has one entry in "plans" per statement in sql.
+// parameter), before optimization: every scan lists every column of the
+// table or view it binds to, whatever the data's statistics. The JSON has one entry in "plans" per statement in sql.
 // Binding has side effects for some table functions (file globbing,
 // query() parsing), so call it only with SQL that passed analysis.
 //
@@ -261,6 +262,19 @@ func formatUUID(b []byte) string {
 // *sluice.Error with Code EINVALID and Rule RulePlan; Cause returns
 // DuckDB's error type and message.
 func (s *Sandbox) SerializePlan(ctx context.Context, sql string) ([]byte, error) {
+	return s.serializePlan(ctx, sql, false)
+}
+
+// SerializeOptimizedPlan is SerializePlan after DuckDB's optimizer: column
+// pruning makes each scan list exactly the columns the query reads, even
+// through a view exposing more; but the optimizer may also drop scans whose
+// filters the data's statistics cannot satisfy, so check the unoptimized
+// plan too.
+func (s *Sandbox) SerializeOptimizedPlan(ctx context.Context, sql string) ([]byte, error) {
+	return s.serializePlan(ctx, sql, true)
+}
+
+func (s *Sandbox) serializePlan(ctx context.Context, sql string, optimize bool) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 
@@ -271,7 +285,11 @@ func (s *Sandbox) SerializePlan(ctx context.Context, sql string) ([]byte, error)
 	}
 	var text string
 	// The JSON type scans as decoded Go values; cast to get the text.
-	err := s.conn.QueryRowContext(ctx, "SELECT json_serialize_plan(?::VARCHAR)::VARCHAR", sql).Scan(&text)
+	q := "SELECT json_serialize_plan(?::VARCHAR)::VARCHAR"
+	if optimize {
+		q = "SELECT json_serialize_plan(?::VARCHAR, optimize := true)::VARCHAR"
+	}
+	err := s.conn.QueryRowContext(ctx, q, sql).Scan(&text)
 	if err != nil {
 		return nil, classify(ctx, err)
 	}

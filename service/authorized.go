@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -178,6 +179,7 @@ func (s *Service) runAs(ctx context.Context, p *sluice.Principal, r Run, ev *slu
 		return nil, d, plan, err
 	}
 	plan = ex.Plan
+	ex.exposed = s.granted(r.Authorization, plan)
 	// The release cache: the same canonical query over the same dataset
 	// versions under the same authorization and obligations returns the
 	// same noisy release, at no cost.
@@ -259,6 +261,43 @@ func (s *Service) runAs(ctx context.Context, p *sluice.Principal, r Run, ev *slu
 		return nil, d, plan, err
 	}
 	return &Result{Plan: plan, Release: rel, Duration: s.now().Sub(start)}, d, plan, nil
+}
+
+// granted lists the non-identifier columns an authorization grants on each
+// of the plan's datasets (with the unit), for sandbox reuse.
+func (s *Service) granted(authID string, plan *sluice.Plan) map[string][]string {
+	if authID == "" {
+		return nil
+	}
+	var a *sluice.Authorization
+	if err := s.store.View(context.Background(), func(tx sluice.Tx) error {
+		var err error
+		a, err = tx.Authorization(authID)
+		return err
+	}); err != nil {
+		return nil
+	}
+	out := map[string][]string{}
+	for _, g := range a.Terms.Grants {
+		d, err := s.catalog.Get(g.Dataset)
+		if err != nil {
+			continue
+		}
+		cols := []string{d.Unit}
+		for _, c := range g.Columns {
+			if col := d.Column(c); col != nil && col.Role != sluice.RoleIdentifier && c != d.Unit {
+				cols = append(cols, c)
+			}
+		}
+		out[d.ID] = cols
+	}
+	// Only datasets the plan reads, and only if the grant covers the query.
+	for _, u := range plan.Columns {
+		if !slices.Contains(out[u.Dataset], u.Column) {
+			return nil
+		}
+	}
+	return out
 }
 
 // scopes lists the ledger scopes a query is charged to: its authorization,

@@ -79,6 +79,7 @@ type Service struct {
 	audit    Auditor
 	breaker  Breaker
 	budgets  Budgets
+	pool     *pool
 }
 
 // New opens a Service.
@@ -101,11 +102,17 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.pool = newPool(func(ctx context.Context, tables []sandbox.Table) (*sandbox.Sandbox, error) {
+		return sandbox.Open(ctx, s.sandbox, tables)
+	}, time.Now)
 	return s, nil
 }
 
 // Close releases the service's resources.
-func (s *Service) Close() error { return s.parser.Close() }
+func (s *Service) Close() error {
+	s.pool.close()
+	return s.parser.Close()
+}
 
 // QueryRequest is a query and the obligations it runs under.
 type QueryRequest struct {
@@ -123,6 +130,10 @@ type Explanation struct {
 	QuantileSQL string          `json:"quantile_sql,omitempty"`
 	analysis    *query.Analysis
 	bounded     *query.Bounded
+	// exposed lists, per dataset, the columns the sandbox may expose: the
+	// authorization's grants, so that one locked instance serves every
+	// query under it. Empty: only the query's own columns.
+	exposed map[string][]string
 }
 
 // Result is a finished query.
@@ -207,20 +218,29 @@ func (s *Service) execute(ctx context.Context, ex *Explanation) (groups []privac
 		if err != nil {
 			return nil, false, fmt.Errorf("prepare dataset %s: %w", id, err)
 		}
-		tables = append(tables, sandbox.Table{Name: id, File: file, Columns: ex.bounded.Tables[id]})
+		cols := ex.bounded.Tables[id]
+		if exp := ex.exposed[id]; len(exp) > 0 {
+			cols = exp
+		}
+		tables = append(tables, sandbox.Table{Name: id, File: file, Columns: cols})
 	}
-	sb, err := sandbox.Open(ctx, s.sandbox, tables)
+	sb, key, err := s.pool.get(ctx, tables)
 	if err != nil {
 		return nil, false, err
 	}
-	defer sb.Close()
-	var sources []query.Source
+	healthy := false
+	defer func() { s.pool.put(key, sb, healthy) }()
+	// Two checks of DuckDB's bound plan: before optimization every scan
+	// must bind to an authorised table and expose only authorised columns;
+	// after it (column pruning) it may read only what this query reads.
+	var exposed, read []query.Source
 	for _, t := range tables {
 		alias, ok := sb.Source(t.Name)
 		if !ok {
 			return nil, false, fmt.Errorf("sandbox lost dataset %s", t.Name)
 		}
-		sources = append(sources, query.Source{Catalog: alias, Columns: t.Columns})
+		exposed = append(exposed, query.Source{Catalog: alias, Columns: t.Columns})
+		read = append(read, query.Source{Catalog: alias, Columns: ex.bounded.Tables[t.Name]})
 	}
 	for _, q := range []string{ex.SQL, ex.QuantileSQL} {
 		if q == "" {
@@ -230,7 +250,13 @@ func (s *Service) execute(ctx context.Context, ex *Explanation) (groups []privac
 		if err != nil {
 			return nil, false, err
 		}
-		if err := query.CheckBoundPlan(js, sources); err != nil {
+		if err := query.CheckBoundPlan(js, exposed); err != nil {
+			return nil, false, err
+		}
+		if js, err = sb.SerializeOptimizedPlan(ctx, q); err != nil {
+			return nil, false, err
+		}
+		if err := query.CheckBoundPlan(js, read); err != nil {
 			return nil, false, err
 		}
 	}
@@ -260,6 +286,7 @@ func (s *Service) execute(ctx context.Context, ex *Explanation) (groups []privac
 			return nil, true, err
 		}
 	}
+	healthy = true
 	return groups, true, nil
 }
 
