@@ -43,7 +43,7 @@ var (
 	genErr  error
 )
 
-func exampleData(t *testing.T) string {
+func exampleData(t testing.TB) string {
 	t.Helper()
 	genOnce.Do(func() {
 		genDir, genErr = os.MkdirTemp("", "sluice-api-test-")
@@ -82,7 +82,7 @@ type stackOptions struct {
 	breaker service.Breaker
 }
 
-func newStack(t *testing.T, opts ...stackOptions) *stack {
+func newStack(t testing.TB, opts ...stackOptions) *stack {
 	t.Helper()
 	var o stackOptions
 	if len(opts) > 0 {
@@ -148,7 +148,7 @@ func newStack(t *testing.T, opts ...stackOptions) *stack {
 	return &stack{url: ts.URL, clock: clk, minter: minter, api: a, data: src, audit: alog, store: store}
 }
 
-func (s *stack) token(t *testing.T, sub, org string, roles ...string) string {
+func (s *stack) token(t testing.TB, sub, org string, roles ...string) string {
 	t.Helper()
 	tok, err := s.minter.Mint(sluice.Principal{Subject: sub, Organisation: org, Roles: roles}, 24*time.Hour*400)
 	if err != nil {
@@ -163,14 +163,14 @@ type reply struct {
 	header http.Header
 }
 
-func (r reply) decode(t *testing.T, v any) {
+func (r reply) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)
 	}
 }
 
-func (r reply) errBody(t *testing.T) *sluice.Error {
+func (r reply) errBody(t testing.TB) *sluice.Error {
 	t.Helper()
 	var e errorBody
 	r.decode(t, &e)
@@ -180,7 +180,7 @@ func (r reply) errBody(t *testing.T) *sluice.Error {
 	return e.Error
 }
 
-func (s *stack) do(t *testing.T, method, path, token string, body any, accept string) reply {
+func (s *stack) do(t testing.TB, method, path, token string, body any, accept string) reply {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -209,7 +209,7 @@ func (s *stack) do(t *testing.T, method, path, token string, body any, accept st
 	return reply{status: resp.StatusCode, body: b, header: resp.Header}
 }
 
-func (s *stack) must(t *testing.T, want int, r reply) reply {
+func (s *stack) must(t testing.TB, want int, r reply) reply {
 	t.Helper()
 	if r.status != want {
 		t.Fatalf("status %d, want %d: %s", r.status, want, r.body)
@@ -218,7 +218,7 @@ func (s *stack) must(t *testing.T, want int, r reply) reply {
 }
 
 // registerExamples has each owner register its datasets' manifests.
-func (s *stack) registerExamples(t *testing.T) {
+func (s *stack) registerExamples(t testing.TB) {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(s.data, "*.yaml"))
 	for _, f := range files {

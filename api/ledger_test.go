@@ -10,7 +10,7 @@ import (
 )
 
 // approved sets up a bank's authorization with the given budget.
-func (s *stack) approved(t *testing.T, budget sluice.Budget) (bank, authID string) {
+func (s *stack) approved(t testing.TB, budget sluice.Budget) (bank, authID string) {
 	t.Helper()
 	s.registerExamples(t)
 	bank = s.token(t, "li.wei", "bank-of-pudong", sluice.RoleAnalyst)

@@ -30,7 +30,7 @@ type idleSandbox struct {
 }
 
 func newPool(open func(ctx context.Context, tables []sandbox.Table) (*sandbox.Sandbox, error), now func() time.Time) *pool {
-	return &pool{idle: map[string][]idleSandbox{}, open: open, maxIdle: 2, maxAge: 5 * time.Minute, now: now}
+	return &pool{idle: map[string][]idleSandbox{}, open: open, maxIdle: 8, maxAge: 5 * time.Minute, now: now}
 }
 
 func poolKey(tables []sandbox.Table) string {
