@@ -80,6 +80,7 @@ type stack struct {
 // stackOptions vary the stack.
 type stackOptions struct {
 	breaker service.Breaker
+	objects service.ObjectStore
 }
 
 func newStack(t testing.TB, opts ...stackOptions) *stack {
@@ -123,7 +124,7 @@ func newStack(t testing.TB, opts ...stackOptions) *stack {
 	svc, err := service.New(ctx, service.Config{
 		Catalog: &service.StoreCatalog{Store: store, Dir: data}, CacheDir: filepath.Join(data, "cache"),
 		Sandbox: sandbox.Config{DisableFileSystem: true}, Store: store, Policy: pol, Now: clk.Now,
-		Audit: alog, Breaker: o.breaker,
+		Audit: alog, Breaker: o.breaker, DataDir: data, Objects: o.objects,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -346,7 +347,7 @@ func TestRoleEndpointMatrix(t *testing.T) {
 	want := map[string][]string{
 		"GET /healthz": nil, "GET /readyz": nil, "GET /metrics": nil, "GET /openapi.json": nil,
 		"GET /v1/datasets": roles, "GET /v1/datasets/{id}": roles, "PUT /v1/datasets/{id}": {sluice.RoleOwner},
-		"POST /v1/datasets/{id}/status": {sluice.RoleOwner}, "GET /v1/datasets/{id}/versions": roles,
+		"POST /v1/datasets/{id}/status": {sluice.RoleOwner}, "GET /v1/datasets/{id}/versions": roles, "POST /v1/datasets/{id}/versions": {sluice.RoleOwner},
 		"POST /v1/corrections": roles, "GET /v1/corrections": roles, "POST /v1/corrections/{id}/answer": {sluice.RoleOwner},
 		"POST /v1/applications": {sluice.RoleAnalyst}, "GET /v1/applications": {sluice.RoleAnalyst, sluice.RoleReviewer, sluice.RoleAuditor},
 		"GET /v1/applications/{id}":              {sluice.RoleAnalyst, sluice.RoleReviewer, sluice.RoleAuditor},

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -89,6 +90,21 @@ func (s *Server) register() {
 			return err
 		}
 		writeJSON(w, http.StatusOK, d)
+		return nil
+	})
+	s.handle("POST", "/v1/datasets/{id}/versions", owners, func(w http.ResponseWriter, r *http.Request, p *sluice.Principal) error {
+		q := r.URL.Query()
+		d, report, err := s.svc.ImportVersion(r.Context(), p, service.ImportRequest{Dataset: r.PathValue("id"), Version: q.Get("version"), Format: q.Get("format"), Body: r.Body})
+		if err != nil {
+			var se *sluice.Error
+			if report != nil && errors.As(err, &se) && se.Code == sluice.EINVALID {
+				// A refused import carries its data-quality report.
+				writeJSON(w, http.StatusBadRequest, map[string]any{"error": se, "report": report})
+				return nil
+			}
+			return err
+		}
+		writeJSON(w, http.StatusCreated, map[string]any{"dataset": d, "report": report})
 		return nil
 	})
 	s.handle("GET", "/v1/datasets/{id}/versions", anyone, func(w http.ResponseWriter, r *http.Request, p *sluice.Principal) error {

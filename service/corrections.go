@@ -167,6 +167,6 @@ func (s *Service) DatasetVersions(ctx context.Context, p *sluice.Principal, id s
 			return true
 		})
 	})
-	sort.Slice(out, func(i, j int) bool { return out[i].UpdatedAt.Before(out[j].UpdatedAt) })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].UpdatedAt.Before(out[j].UpdatedAt) })
 	return out, err
 }

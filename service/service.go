@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"sluice"
@@ -46,6 +47,10 @@ type Config struct {
 	// lifetime cap shared by every dataset keyed by the same unit) and per
 	// organisation. Dataset caps come from the manifests.
 	Budgets Budgets
+	// DataDir holds imported dataset versions; Objects, when set, is the
+	// object storage datasets with s3:// locations live in.
+	DataDir string
+	Objects ObjectStore
 }
 
 // Budgets are the ledger scopes above authorizations.
@@ -80,6 +85,8 @@ type Service struct {
 	breaker  Breaker
 	budgets  Budgets
 	pool     *pool
+	dataDir  string
+	objects  ObjectStore
 }
 
 // New opens a Service.
@@ -95,7 +102,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{catalog: cfg.Catalog, parser: p, cacheDir: cfg.CacheDir, sandbox: cfg.Sandbox, log: cfg.Logger, now: cfg.Now,
-		store: cfg.Store, policy: cfg.Policy, calendar: cfg.Calendar, audit: cfg.Audit, breaker: cfg.Breaker, budgets: cfg.Budgets}
+		store: cfg.Store, policy: cfg.Policy, calendar: cfg.Calendar, audit: cfg.Audit, breaker: cfg.Breaker, budgets: cfg.Budgets,
+		dataDir: cfg.DataDir, objects: cfg.Objects}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -213,6 +221,20 @@ func (s *Service) execute(ctx context.Context, ex *Explanation) (groups []privac
 		d, err := s.catalog.Get(id)
 		if err != nil {
 			return nil, false, err
+		}
+		if strings.HasPrefix(d.Location, "s3://") {
+			// Read through the local cache; a corrupt or partial download is
+			// never returned.
+			if s.objects == nil {
+				return nil, false, sluice.Errorf(sluice.EUNAVAILABLE, "dataset %s lives in object storage, which is not configured", id)
+			}
+			path, _, err := s.objects.Fetch(ctx, d.Location)
+			if err != nil {
+				return nil, false, err
+			}
+			local := *d
+			local.Location = path
+			d = &local
 		}
 		file, err := storage.Prepare(ctx, d, s.cacheDir)
 		if err != nil {

@@ -25,9 +25,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" driver
@@ -48,9 +50,8 @@ type Options struct {
 }
 
 // Scale returns the options of scale f: at scale 1 there are 20 000 firms and
-// 50 000 people over 24 months (about 300 000 rows of tax_monthly), and the
-// numbers of firms and people grow with f. Scale(10) with Months = 80 gives
-// about 10 million rows of tax_monthly.
+// 50 000 people over 24 months (about 340 000 rows of tax_monthly), and the
+// numbers of firms and people grow with f.
 func Scale(f float64) Options {
 	return Options{
 		Firms:  max(1, int(20000*f+0.5)),
@@ -60,6 +61,15 @@ func Scale(f float64) Options {
 	}
 }
 
+// Bench returns the benchmark options: scale 10 (200 000 firms) over 120
+// months, about 10.4 million rows of tax_monthly. Add Only = enterprise,
+// tax_monthly to skip the other datasets.
+func Bench() Options {
+	o := Scale(10)
+	o.Months = 120
+	return o
+}
+
 // LastMonth is the last month of the monthly datasets; EndDate is the last
 // day any generated date falls on.
 var (
@@ -67,8 +77,7 @@ var (
 	EndDate   = time.Date(2025, time.December, 31, 0, 0, 0, 0, time.UTC)
 )
 
-// Datasets lists the ids of the generated datasets, in the order they are
-// written.
+// Datasets lists the ids of the generated datasets.
 var Datasets = []string{
 	"enterprise", "tax_monthly", "social_insurance", "housing_fund", "utilities",
 	"court_records", "mortgages", "sealed_investigations", "clinic_visits",
@@ -98,6 +107,11 @@ func (o Options) Validate() error {
 // manifest as dir/<id>.yaml, creating dir if needed; dir can then be opened
 // as a catalog. Each file is written under a temporary name and renamed into
 // place, so a failed run leaves no half-written file behind.
+//
+// Datasets are written in parallel, one per CPU at a time, each by its own
+// single-threaded in-memory DuckDB: one thread per query keeps the row order,
+// and so the files, identical from run to run, and is cheaper than DuckDB's
+// order-preserving parallel COPY.
 func Generate(ctx context.Context, dir string, opts Options) error {
 	if err := opts.Validate(); err != nil {
 		return fmt.Errorf("generate: %w", err)
@@ -105,39 +119,144 @@ func Generate(ctx context.Context, dir string, opts Options) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("generate: %w", err)
 	}
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
+	var todo []string
+	for _, id := range byCost {
+		if opts.wants(id) {
+			todo = append(todo, id)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan string)
+	// The first failure cancels the rest; their errors are its echoes.
+	var (
+		mu       sync.Mutex
+		firstErr error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(todo)) {
+		wg.Go(func() {
+			w, err := newWorker(ctx, opts)
+			if err != nil {
+				fail(err)
+				return
+			}
+			defer w.close()
+			for id := range jobs {
+				if err := w.write(ctx, dir, id); err != nil {
+					fail(err)
+					return
+				}
+			}
+		})
+	}
+feed:
+	for _, id := range todo {
+		select {
+		case jobs <- id:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("generate: %w", err)
-	}
-	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("generate: %w", err)
-	}
-	defer conn.Close()
-
-	r := replacer(opts)
-	for _, stmt := range setupSQL() {
-		if _, err := conn.ExecContext(ctx, r.Replace(stmt)); err != nil {
-			return fmt.Errorf("generate: set up: %w", err)
-		}
-	}
-	for _, id := range Datasets {
-		if !opts.wants(id) {
-			continue
-		}
-		final := filepath.Join(dir, id+".parquet")
-		tmp := filepath.Join(dir, "."+id+".parquet.tmp")
-		q := fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet)", r.Replace(datasetSQL[id]), quote(tmp))
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			os.Remove(tmp)
-			return fmt.Errorf("generate %s: %w", id, err)
-		}
-		if err := os.Rename(tmp, final); err != nil {
-			return fmt.Errorf("generate %s: %w", id, err)
-		}
 	}
 	return writeManifests(dir, opts)
+}
+
+// byCost lists the datasets, the most expensive to generate first, so
+// parallel workers finish at about the same time.
+var byCost = []string{
+	"clinic_visits", "tax_monthly", "utilities", "social_insurance", "housing_fund",
+	"enterprise", "court_records", "mortgages", "sealed_investigations",
+}
+
+// worker writes datasets with its own single-threaded in-memory DuckDB,
+// creating the latent tables a dataset needs the first time it needs them.
+type worker struct {
+	db     *sql.DB
+	conn   *sql.Conn
+	r      *strings.Replacer
+	firms  bool // the firm tables exist
+	people bool // the people table exists
+}
+
+func newWorker(ctx context.Context, opts Options) (*worker, error) {
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	w := &worker{db: db, conn: conn, r: replacer(opts)}
+	if err := w.exec(ctx, append([]string{"SET threads = 1"}, macroSQL()...)); err != nil {
+		w.close()
+		return nil, fmt.Errorf("generate: set up: %w", err)
+	}
+	return w, nil
+}
+
+func (w *worker) close() {
+	w.conn.Close()
+	w.db.Close()
+}
+
+// sql fills the placeholders of a statement and makes its decimal literals
+// DOUBLE.
+func (w *worker) sql(stmt string) string { return doubleLiterals(w.r.Replace(stmt)) }
+
+// exec runs statements, filling their placeholders.
+func (w *worker) exec(ctx context.Context, stmts []string) error {
+	for _, stmt := range stmts {
+		if _, err := w.conn.ExecContext(ctx, w.sql(stmt)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// write writes dataset id to dir/<id>.parquet.
+func (w *worker) write(ctx context.Context, dir, id string) error {
+	if id == "clinic_visits" {
+		if !w.people {
+			if err := w.exec(ctx, peopleSQL); err != nil {
+				return fmt.Errorf("generate: people: %w", err)
+			}
+			w.people = true
+		}
+	} else if !w.firms {
+		if err := w.exec(ctx, firmSQL); err != nil {
+			return fmt.Errorf("generate: firms: %w", err)
+		}
+		w.firms = true
+	}
+	final := filepath.Join(dir, id+".parquet")
+	tmp := filepath.Join(dir, "."+id+".parquet.tmp")
+	q := fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet)", w.sql(datasetSQL[id]), quote(tmp))
+	if _, err := w.conn.ExecContext(ctx, q); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("generate %s: %w", id, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("generate %s: %w", id, err)
+	}
+	return nil
 }
 
 // wants reports whether dataset id is to be written.
@@ -192,6 +311,58 @@ func RowCounts(ctx context.Context, dir string) (map[string]int64, error) {
 		counts[strings.TrimSuffix(filepath.Base(f), ".parquet")] = n
 	}
 	return counts, nil
+}
+
+// doubleLiterals appends e0 to every number with a decimal point outside
+// string literals and comments in sql, so DuckDB reads it as a DOUBLE, not a
+// DECIMAL.
+func doubleLiterals(sql string) string {
+	var b strings.Builder
+	b.Grow(len(sql) + len(sql)/8)
+	inString := false
+	for i := 0; i < len(sql); i++ {
+		c := sql[i]
+		switch {
+		case c == '\'':
+			inString = !inString // '' inside a string toggles twice
+		case !inString && c == '-' && strings.HasPrefix(sql[i:], "--"):
+			end := strings.IndexByte(sql[i:], '\n')
+			if end < 0 {
+				end = len(sql) - i
+			}
+			b.WriteString(sql[i : i+end])
+			i += end - 1
+			continue
+		case !inString && isDigit(c) && (i == 0 || !isWord(sql[i-1])):
+			j := i
+			for j < len(sql) && isDigit(sql[j]) {
+				j++
+			}
+			if j+1 < len(sql) && sql[j] == '.' && isDigit(sql[j+1]) {
+				j++
+				for j < len(sql) && isDigit(sql[j]) {
+					j++
+				}
+				if j == len(sql) || (!isWord(sql[j]) && sql[j] != '.') {
+					b.WriteString(sql[i:j])
+					b.WriteString("e0")
+					i = j - 1
+					continue
+				}
+			}
+			b.WriteString(sql[i:j])
+			i = j - 1
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isWord(c byte) bool {
+	return c == '_' || isDigit(c) || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
 // quote quotes s as a SQL string literal.
@@ -275,10 +446,9 @@ func numList(xs []float64) string {
 	return "([" + strings.Join(q, ", ") + "]::DOUBLE[])"
 }
 
-// setupSQL returns the statements that define the generator's macros and
-// latent tables.
-func setupSQL() []string {
-	stmts := slices.Clone(macroSQL)
+// macroSQL returns the statements that define the generator's macros.
+func macroSQL() []string {
+	stmts := slices.Clone(baseMacroSQL)
 	stmts = append(stmts,
 		indexMacro("firm_district", column(districts, func(d district) float64 { return d.firms })),
 		valueMacro("person_district", names(districts), column(districts, func(d district) float64 { return d.people })),
@@ -294,8 +464,7 @@ func setupSQL() []string {
 		weightedMacro("diag_senior", diagSenior),
 	)
 	stmts = append(stmts, checksumMacros()...)
-	stmts = append(stmts, derivedMacroSQL...)
-	return append(stmts, tableSQL...)
+	return append(stmts, derivedMacroSQL...)
 }
 
 // cumulative returns the cumulative distribution of weights; its last

@@ -345,3 +345,52 @@ func TestOptions(t *testing.T) {
 		t.Error("Generate accepted bad options")
 	}
 }
+
+func TestDoubleLiterals(t *testing.T) {
+	for in, want := range map[string]string{
+		"0.35 * z":                       "0.35e0 * z",
+		"x < 0.04 THEN 1":                "x < 0.04e0 THEN 1",
+		"[0.10, 0.12]":                   "[0.10e0, 0.12e0]",
+		"DATE '2015-10-01' + 1.5":        "DATE '2015-10-01' + 1.5e0",
+		"'it''s 1.5' || 2.5":             "'it''s 1.5' || 2.5e0",
+		"DECIMAL(18,2) round(x, 2) t1.5": "DECIMAL(18,2) round(x, 2) t1.5",
+		"1e5 + 2.5e3 + 12":               "1e5 + 2.5e3 + 12",
+		"9007199254740992.0":             "9007199254740992.0e0",
+		"ln(1.3) + 0.9 * zr":             "ln(1.3e0) + 0.9e0 * zr",
+		"1.5 -- it's 2.5\n3.5":           "1.5e0 -- it's 2.5\n3.5e0",
+		"x - -1.5":                       "x - -1.5e0",
+	} {
+		if got := doubleLiterals(in); got != want {
+			t.Errorf("doubleLiterals(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestGeneratedDataPrepares runs every generated dataset through
+// storage.Prepare, as the sandbox will.
+func TestGeneratedDataPrepares(t *testing.T) {
+	dir := testDir(t)
+	cat, err := storage.OpenCatalog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, err := RowCounts(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := openDB(t)
+	cache := t.TempDir()
+	for _, d := range cat.List() {
+		p, err := storage.Prepare(context.Background(), d, cache)
+		if err != nil {
+			t.Fatalf("%s: %v", d.ID, err)
+		}
+		alias := "p_" + d.ID
+		if _, err := db.Exec("ATTACH " + quote(p) + " AS " + alias + " (READ_ONLY)"); err != nil {
+			t.Fatal(err)
+		}
+		if n := queryInt(t, db, "SELECT count(*) FROM "+alias+"."+storage.PreparedTable); n != counts[d.ID] {
+			t.Errorf("%s: prepared %d rows, want %d", d.ID, n, counts[d.ID])
+		}
+	}
+}

@@ -2,7 +2,7 @@ package gen
 
 // The generator's SQL. Placeholders @NAME@ are filled by replacer; the pick
 // macros (firm_district, industry, surname, diag_child, …) and the checksum
-// macros are generated in Go (see setupSQL).
+// macros are generated in Go (see macroSQL).
 //
 // Randomness comes only from hash(): DuckDB's hash is deterministic, so the
 // same seed gives the same data. A hash is 64 random bits, spent as
@@ -17,18 +17,25 @@ package gen
 // hash from x. Macro arguments that are hashes should be columns: a macro
 // repeats its argument, and with it any hashing the argument does.
 //
+// Literals with a decimal point are turned into DOUBLE literals before the
+// SQL runs (see doubleLiterals): DuckDB reads 0.35 as a DECIMAL, and DECIMAL
+// arithmetic on every row is several times slower than floating point.
+// The bit operations keep to UBIGINT: mixing in an INTEGER literal would
+// widen them to HUGEINT, several times slower.
+//
 // Firm rows use u(i, 0, tag) and z(i, 0, tag) for their traits; firm-month
 // rows derive everything from hm = hash(i, m, seed); person rows use
-// u(i, 1, tag); visit rows derive from hash(i, j, seed).
-var macroSQL = []string{
-	`CREATE MACRO uh(x, n) AS (((x >> (32 * n)) & 4294967295)::DOUBLE + 0.5) / 4294967296.0`,
-	`CREATE MACRO uf(x, n) AS (((x >> (16 * n)) & 65535)::DOUBLE + 0.5) / 65536.0`,
+// u(i, 1, tag); visit rows derive from hash(i, j, seed, 'visit').
+var baseMacroSQL = []string{
+	`CREATE MACRO uh(x, n) AS (((x >> (32 * n)::UBIGINT) & 4294967295::UBIGINT)::DOUBLE + 0.5) / 4294967296.0`,
+	`CREATE MACRO uf(x, n) AS (((x >> (16 * n)::UBIGINT) & 65535::UBIGINT)::DOUBLE + 0.5) / 65536.0`,
 	`CREATE MACRO zh(x) AS sqrt(-2.0 * ln(uh(x, 0))) * cos(2.0 * pi() * uh(x, 1))`,
 	`CREATE MACRO zf(x) AS (uf(x, 0) + uf(x, 1) + uf(x, 2) + uf(x, 3) - 2.0) * 1.7320508075688772`,
 	`CREATE MACRO hk(x, tag) AS hash(xor(x, tag::UBIGINT))`,
 	`CREATE MACRO u(a, b, tag) AS uh(hash(a, b, tag, @SEED@), 0)`,
 	`CREATE MACRO z(a, b, tag) AS zh(hash(a, b, tag, @SEED@))`,
-	`CREATE MACRO money(x) AS round(x, 2)::DECIMAL(18,2)`,
+	// The cast rounds to the nearest cent.
+	`CREATE MACRO money(x) AS x::DECIMAL(18,2)`,
 	// Check characters of the organisation code (GB 11714) and of the
 	// unified social credit code (GB 32100); orgsum and usccsum are
 	// generated (see checksumMacros).
@@ -41,8 +48,9 @@ var derivedMacroSQL = []string{
 	`CREATE MACRO uscc(c) AS c || '0123456789ABCDEFGHJKLMNPQRTUWXY'[((31 - usccsum(c) % 31) % 31 + 1)::INTEGER]`,
 }
 
-// tableSQL creates the latent tables the datasets are drawn from.
-var tableSQL = []string{
+// firmSQL creates the latent firm tables the enterprise datasets are drawn
+// from.
+var firmSQL = []string{
 	// One row per firm with its latent traits: size (insured headcount,
 	// Pareto-tailed), distress (normal), age, district, industry. Firm months
 	// are numbered 0 … @MONTHS@-1 from @START@; a firm is active from the
@@ -109,7 +117,7 @@ var tableSQL = []string{
 				CASE WHEN u(i, 0, 'gas') < CASE WHEN industry IN ('C', 'H') THEN 0.7 ELSE 0.1 END THEN ['gas'] ELSE []::VARCHAR[] END)
 		END AS utils,
 		ln(900) + 0.9 * ln(hc0 + 1) + ielec + 0.8 * z(i, 0, 'electricity') AS elec_level,
-		ln(40) + 0.8 * ln(hc0 + 1) + 0.7 * z(i, 0, 'water') AS water_level,
+		ln(40) + 0.8 * ln(hc0 + 1) + 0.7 * z(i, 0, 'waterlevel') AS water_level,
 		ln(150) + 0.8 * ln(hc0 + 1) + CASE WHEN industry IN ('C', 'H') THEN 1.5 ELSE 0 END + 0.9 * z(i, 0, 'gasuse') AS gas_level
 	FROM c`,
 
@@ -127,7 +135,11 @@ var tableSQL = []string{
 		CASE WHEN hc0 = 0 THEN 0
 			ELSE greatest(1, round(hc0 * exp(growth * (m - @MID@) + 0.14 * (uf(hm, 0) - 0.5))))::INTEGER END AS hc
 	FROM h`,
+}
 
+// peopleSQL creates the latent table of people the clinic visits are drawn
+// from.
+var peopleSQL = []string{
 	// One row per person, with the number of visits over the window: a
 	// log-normal yearly rate, higher for children and the old.
 	`CREATE TABLE people AS
@@ -289,7 +301,7 @@ var datasetSQL = map[string]string{
 		'沪(' || year(registered)::VARCHAR || ')' || @DISTRICT_ABBR@[pdi] || '字不动产权第'
 			|| lpad((1 + hash(i, j, 'property', @SEED@) % 999999)::VARCHAR, 6, '0') || '号' AS property_id,
 		@DISTRICTS@[pdi] AS district, registered,
-		money(exp(ln(2000000) + 0.4 * ln(hc0 + 1) + 1.2 * z(i, j, 'amount'))) AS mortgage_amount
+		money(exp(ln(2000000) + 0.4 * ln(hc0 + 1) + 1.2 * z(i, j, 'mortgageamount'))) AS mortgage_amount
 	FROM h`,
 
 	"sealed_investigations": `
@@ -312,7 +324,7 @@ var datasetSQL = map[string]string{
 	WITH v AS (
 		SELECT *, unnest(range(visits)) AS j FROM people WHERE visits > 0
 	), w AS (
-		SELECT *, hash(i, j, @SEED@) AS hv FROM v
+		SELECT *, hash(i, j, @SEED@, 'visit') AS hv FROM v
 	), x AS (
 		SELECT *, @START@ + floor(uh(hv, 0) * @WINDOW_DAYS@)::INTEGER AS visit_date, uf(hv, 2) AS ud,
 			hk(hv, 1) AS hw, hk(hv, 2) AS hz

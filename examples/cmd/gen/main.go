@@ -1,8 +1,9 @@
 // Command gen writes Sluice's example datasets and their manifests into a
 // directory, ready to be served as a catalog:
 //
-//	go run ./examples/cmd/gen -out data            # scale 1: 20 000 firms, 24 months
-//	go run ./examples/cmd/gen -out bench -scale 10 -months 80   # ≈ 10 million tax rows
+//	go run ./examples/cmd/gen -out data    # scale 1: 20 000 firms, 50 000 people, 24 months
+//	go run ./examples/cmd/gen -out bench -bench -only enterprise,tax_monthly
+//	                                       # 200 000 firms, 120 months: ≈ 10.4 million tax rows
 package main
 
 import (
@@ -38,9 +39,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	scale := fs.Float64("scale", 1, "size: 1 is 20 000 firms and 50 000 people")
 	months := fs.Int("months", 24, "months of monthly records, ending December 2025")
 	seed := fs.Uint64("seed", 1, "the same seed gives the same files")
+	bench := fs.Bool("bench", false, "the benchmark size: -scale 10 -months 120 (about 10 million rows of tax_monthly)")
 	only := fs.String("only", "", "comma-separated datasets to write (default all: "+strings.Join(gen.Datasets, ",")+")")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gen -out DIR [-scale F] [-months N] [-seed N] [-only ID,…]")
+		fmt.Fprintln(stderr, "usage: gen -out DIR [-scale F] [-months N | -bench] [-seed N] [-only ID,…]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -55,9 +57,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	opts := gen.Scale(*scale)
 	opts.Months = *months
+	if *bench {
+		var clash []string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "scale" || f.Name == "months" {
+				clash = append(clash, "-"+f.Name)
+			}
+		})
+		if len(clash) > 0 {
+			return fmt.Errorf("-bench sets the size; it cannot be combined with %s", strings.Join(clash, " and "))
+		}
+		opts = gen.Bench()
+	}
 	opts.Seed = *seed
 	if *only != "" {
-		opts.Only = strings.Split(*only, ",")
+		for _, id := range strings.Split(*only, ",") {
+			opts.Only = append(opts.Only, strings.TrimSpace(id))
+		}
 	}
 
 	start := time.Now()
