@@ -34,14 +34,16 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("sluice-bench", flag.ContinueOnError)
 	data := fs.String("data", ".bench-data", "directory for the generated data (reused when present)")
 	firms := fs.Int("firms", 200000, "firms (privacy units)")
-	months := fs.Int("months", 60, "months of tax records")
+	months := fs.Int("months", 120, "months of tax records (120 gives about 10.4 million rows)")
 	runs := fs.Int("runs", 3, "runs of each measurement; the best is reported")
 	threads := fs.Int("threads", 2, "DuckDB threads, the same for every measurement")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if _, err := os.Stat(filepath.Join(*data, "tax_monthly.yaml")); err != nil {
-		opts := gen.Options{Firms: *firms, People: 1000, Months: *months, Seed: 1}
+		opts := gen.Bench()
+		opts.Firms, opts.Months = *firms, *months
+		opts.Only = []string{"enterprise", "tax_monthly"}
 		start := time.Now()
 		if err := gen.Generate(ctx, *data, opts); err != nil {
 			return err

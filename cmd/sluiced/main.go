@@ -37,6 +37,7 @@ import (
 	"sluice/storage"
 	"sluice/storage/audit"
 	"sluice/storage/bolt"
+	"sluice/storage/s3"
 )
 
 // Config is sluiced's configuration file; SLUICE_* environment variables
@@ -220,6 +221,20 @@ func (m *Main) Run(ctx context.Context) error {
 		go pol.Watch(ctx, 2*time.Second)
 	}
 	cat := &service.StoreCatalog{Store: store, Dir: c.DataDir}
+	// Object storage, when SLUICE_S3_ENDPOINT is set (credentials only from
+	// the environment; never logged).
+	var objects service.ObjectStore
+	if s3cfg := s3.ConfigFromEnv(); s3cfg.Endpoint != "" {
+		if s3cfg.CacheDir == "" {
+			s3cfg.CacheDir = filepath.Join(c.DataDir, ".object-cache")
+		}
+		st, err := s3.Open(ctx, s3cfg)
+		if err != nil {
+			return err
+		}
+		objects = st
+		m.log.Info("object storage", "config", s3cfg)
+	}
 	svc, err := service.New(ctx, service.Config{
 		Catalog:  cat,
 		CacheDir: filepath.Join(c.DataDir, ".sluice-cache"),
@@ -231,6 +246,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Audit:    alog,
 		Breaker:  m.breaker(),
 		Budgets:  c.Budgets,
+		DataDir:  c.DataDir,
+		Objects:  objects,
 	})
 	if err != nil {
 		return err
