@@ -54,6 +54,10 @@ server commands (--server URL --token T, or $SLUICE_SERVER and $SLUICE_TOKEN):
 other:
   dev token --sub S --org O --roles R mint a development token (demo key)
   policy test [--dir DIR]             run the policy bundle's Rego tests
+  dataset import FILE --manifest M --data DIR --version V
+                                      check a CSV/Parquet file against its manifest, print the
+                                      data-quality report, publish it as a new version
+  import FILE --dataset ID --version V  the same on the server (owners)
   audit verify [--data DIR]           check the audit chain and signatures; names the first bad event
   audit export [--data DIR] [filters] write the audit trail as NDJSON
   audit events [filters]              audit events from the server (auditors)
@@ -90,6 +94,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runPolicy(ctx, args[1:], stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args[1:], stdout, stderr)
+	case "import":
+		return runImport(ctx, args[1:], stdout, stderr)
+	case "dataset":
+		if len(args) > 1 && args[1] == "import" {
+			return runImport(ctx, args[2:], stdout, stderr)
+		}
+		return fmt.Errorf("usage: sluice dataset import FILE ...")
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
 	case "gen":
