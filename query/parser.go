@@ -22,7 +22,8 @@ const MaxSQLBytes = 64 << 10
 // instance holds no data, never executes the text it parses, and is locked
 // down like a sandbox.
 type Parser struct {
-	db *sql.DB
+	db   *sql.DB
+	stmt *sql.Stmt // json_serialize_sql, prepared once
 }
 
 // NewParser opens the parser's empty, locked DuckDB instance.
@@ -47,11 +48,19 @@ func NewParser(ctx context.Context) (*Parser, error) {
 		return nil, fmt.Errorf("parser not locked (external access %s, lock %s): %v", ext, lock, err)
 	}
 	db.SetMaxIdleConns(4)
-	return &Parser{db: db}, nil
+	stmt, err := db.PrepareContext(ctx, "SELECT json_serialize_sql(?::VARCHAR, skip_null := true, skip_default := true)::VARCHAR")
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("prepare parser: %w", err)
+	}
+	return &Parser{db: db, stmt: stmt}, nil
 }
 
 // Close releases the parser's DuckDB instance.
-func (p *Parser) Close() error { return p.db.Close() }
+func (p *Parser) Close() error {
+	p.stmt.Close()
+	return p.db.Close()
+}
 
 // parse returns the single SELECT statement of text as a JSON tree. The
 // text travels as a bound parameter: it is parsed, never executed.
@@ -65,14 +74,11 @@ func (p *Parser) parse(ctx context.Context, text string) (node, error) {
 	if strings.TrimSpace(text) == "" {
 		return nil, refuse("sql.empty", 0, "the query is empty")
 	}
-	var out string
-	err := p.db.QueryRowContext(ctx,
-		"SELECT json_serialize_sql(?::VARCHAR, skip_null := true, skip_default := true)::VARCHAR",
-		text).Scan(&out)
+	out, err := p.serializeRaw(ctx, text)
 	if err != nil {
-		return nil, fmt.Errorf("parse: %w", err)
+		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader([]byte(out)))
+	dec := json.NewDecoder(bytes.NewReader(out))
 	dec.UseNumber()
 	var doc map[string]any
 	if err := dec.Decode(&doc); err != nil {
@@ -125,6 +131,32 @@ func isEmpty(v any) bool {
 		return len(x) == 0
 	}
 	return false
+}
+
+// serializeRaw returns json_serialize_sql's answer for text, undecoded.
+func (p *Parser) serializeRaw(ctx context.Context, text string) ([]byte, error) {
+	var out string
+	if err := p.stmt.QueryRowContext(ctx, text).Scan(&out); err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	return []byte(out), nil
+}
+
+// serialize returns the JSON parse tree of SQL that must parse: exactly one
+// SELECT statement.
+func (p *Parser) serialize(ctx context.Context, text string) ([]byte, error) {
+	out, err := p.serializeRaw(ctx, text)
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Error      bool              `json:"error"`
+		Statements []json.RawMessage `json:"statements"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil || doc.Error || len(doc.Statements) != 1 {
+		return nil, fmt.Errorf("parse: not exactly one SELECT: %.200s", out)
+	}
+	return out, nil
 }
 
 // refuse returns an analysis refusal.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"sluice"
@@ -24,37 +25,94 @@ var internalTables = map[string]bool{"__rows": true, "__units": true, "__bounded
 // functions; and the row-level stage must re-analyse to exactly what was
 // rendered (a fix-point), so the printer cannot have changed the meaning.
 func (p *Parser) Verify(ctx context.Context, an *Analysis, b *Bounded, cat Catalog) error {
+	allowed := map[string]bool{}
+	for _, d := range an.Plan.Datasets {
+		allowed[strings.ToLower(d)] = true
+	}
+	r := &renderer{an: an}
 	for _, text := range []string{b.SQL, b.QuantileSQL} {
 		if text == "" {
 			continue
 		}
-		root, err := p.parse(ctx, text)
+		// The whole statement: DuckDB must parse it as one SELECT, and its
+		// tree may name only allowed tables and functions.
+		raw, err := p.serialize(ctx, text)
 		if err != nil {
 			return internal("re-parse of bounded SQL failed: %v", err)
 		}
-		allowed := map[string]bool{}
-		for _, d := range an.Plan.Datasets {
-			allowed[strings.ToLower(d)] = true
-		}
-		if err := checkTree(map[string]any(root), allowed); err != nil {
+		if err := scanTree(raw, allowed); err != nil {
 			return err
 		}
-		// Fix-point: re-analyse the __rows CTE.
-		rows := cteNode(root, "__rows")
-		if rows == nil {
-			return internal("bounded SQL has no __rows stage")
+		// The row stage, where everything from the analyst lives, must
+		// re-analyse to what was rendered (a fix-point). It is embedded
+		// verbatim in the statement above.
+		quantiles := text == b.QuantileSQL
+		stage := r.rows(quantiles)
+		if !strings.Contains(text, "WITH __rows AS ("+stage+")") {
+			return internal("bounded SQL does not embed its row stage")
+		}
+		rows, err := p.parse(ctx, stage)
+		if err != nil {
+			return internal("re-parse of the row stage failed: %v", err)
 		}
 		a := &analyzer{cat: catalogOf(an)}
 		rel, err := a.rowLevel(rows, ctes{}, 0)
 		if err != nil {
 			return internal("bounded SQL does not re-analyse: %v", err)
 		}
-		if err := fixPoint(an, rel, text == b.QuantileSQL); err != nil {
+		if err := fixPoint(an, rel, quantiles); err != nil {
 			return err
 		}
 		if !sameConjuncts(a.filters, an.filters, an.rels) {
 			return internal("bounded SQL filters differ from the plan")
 		}
+	}
+	return nil
+}
+
+var (
+	jsonTable    = regexp.MustCompile(`"table_name":"((?:[^"\\]|\\.)*)"`)
+	jsonFunction = regexp.MustCompile(`"function_name":"((?:[^"\\]|\\.)*)"`)
+	jsonClass    = regexp.MustCompile(`"class":"(\w+)"`)
+	jsonType     = regexp.MustCompile(`"type":"(\w+)"`)
+	jsonQualName = regexp.MustCompile(`"(?:schema_name|catalog_name)":"[^"]`)
+	jsonSetopAll = regexp.MustCompile(`"setop_all":false`)
+)
+
+// scanTree checks a serialized tree of rendered SQL: only allowed tables
+// and functions, no table functions, subquery expressions, parameters or
+// qualified table names. It scans the JSON text (a key inside a string
+// literal is escaped and cannot match, so the scan fails closed).
+func scanTree(raw []byte, datasets map[string]bool) error {
+	for _, m := range jsonTable.FindAllSubmatch(raw, -1) {
+		name := strings.ToLower(string(m[1]))
+		if !datasets[name] && !internalTables[name] && !strings.HasPrefix(name, "__sample") {
+			return internal("bounded SQL reads %s, which the plan does not", name)
+		}
+	}
+	for _, m := range jsonFunction.FindAllSubmatch(raw, -1) {
+		name := strings.ToLower(string(m[1]))
+		if _, ok := scalarFuncs[name]; !ok && !internalFuncs[name] {
+			return internal("bounded SQL calls %s", name)
+		}
+	}
+	for _, m := range jsonClass.FindAllSubmatch(raw, -1) {
+		switch string(m[1]) {
+		case "SUBQUERY", "PARAMETER", "LAMBDA", "LAMBDA_REF", "POSITIONAL_REFERENCE", "COLLATE":
+			return internal("bounded SQL contains %s", m[1])
+		}
+	}
+	for _, m := range jsonType.FindAllSubmatch(raw, -1) {
+		switch string(m[1]) {
+		case "TABLE_FUNCTION", "SHOW_REF", "PIVOT", "EXPRESSION_LIST", "RECURSIVE_CTE_NODE", "COLUMN_DATA":
+			return internal("bounded SQL contains %s", m[1])
+		}
+	}
+	if jsonQualName.Match(raw) {
+		return internal("bounded SQL names a qualified table")
+	}
+	if jsonSetopAll.Match(raw) {
+		return internal("bounded SQL uses a set operation other than UNION ALL")
 	}
 	return nil
 }

@@ -25,14 +25,15 @@ type Config struct {
 	// Transport, when not nil, carries the HTTP requests (custom CAs on
 	// premises, tests counting requests). nil uses minio-go's default.
 	Transport http.RoundTripper
+
+	envErr error // a variable ConfigFromEnv could not parse
 }
 
 // ConfigFromEnv reads a Config from SLUICE_S3_ENDPOINT, SLUICE_S3_ACCESS_KEY,
-// SLUICE_S3_SECRET_KEY, SLUICE_S3_SECURE (a Go boolean; "1", "true"),
-// SLUICE_S3_REGION, SLUICE_CACHE_DIR and SLUICE_CACHE_MAX_BYTES. An invalid
-// SLUICE_S3_SECURE or SLUICE_CACHE_MAX_BYTES is left at its zero value and
-// reported by Open's validation only if it matters; Secure is also set by an
-// https:// endpoint.
+// SLUICE_S3_SECRET_KEY, SLUICE_S3_SECURE (a Go boolean: 1, true, 0, false),
+// SLUICE_S3_REGION, SLUICE_CACHE_DIR and SLUICE_CACHE_MAX_BYTES (bytes).
+// Secure is also set by an https:// endpoint. A value that does not parse
+// makes Open fail with an EINVALID error naming the variable.
 func ConfigFromEnv() Config {
 	c := Config{
 		Endpoint:  os.Getenv("SLUICE_S3_ENDPOINT"),
@@ -41,11 +42,19 @@ func ConfigFromEnv() Config {
 		Region:    os.Getenv("SLUICE_S3_REGION"),
 		CacheDir:  os.Getenv("SLUICE_CACHE_DIR"),
 	}
-	if v, err := strconv.ParseBool(os.Getenv("SLUICE_S3_SECURE")); err == nil {
-		c.Secure = v
+	if v := os.Getenv("SLUICE_S3_SECURE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			c.envErr = fmt.Errorf("SLUICE_S3_SECURE=%q is not a boolean", v)
+		}
+		c.Secure = b
 	}
-	if v, err := strconv.ParseInt(os.Getenv("SLUICE_CACHE_MAX_BYTES"), 10, 64); err == nil && v > 0 {
-		c.CacheMaxBytes = v
+	if v := os.Getenv("SLUICE_CACHE_MAX_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			c.envErr = fmt.Errorf("SLUICE_CACHE_MAX_BYTES=%q is not a byte count", v)
+		}
+		c.CacheMaxBytes = n
 	}
 	return c
 }

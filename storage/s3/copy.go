@@ -8,7 +8,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // The ring of copyBufs buffers of copyBufSize bytes fits a core's L2
@@ -53,10 +52,7 @@ func copyHashed(f *os.File, r io.Reader, h hash.Hash) (int64, error) {
 		defer wg.Done()
 		for c := range toWrite {
 			if writeErr == nil {
-				t0 := time.Now()
-				_, err := f.Write(c.buf[:c.n])
-				DbgWrite += time.Since(t0)
-				if err != nil {
+				if _, err := f.Write(c.buf[:c.n]); err != nil {
 					writeErr = fmt.Errorf("%w: %v", errWrite, err)
 					failed.Store(true)
 				}
@@ -67,9 +63,7 @@ func copyHashed(f *os.File, r io.Reader, h hash.Hash) (int64, error) {
 	go func() { // hasher
 		defer wg.Done()
 		for c := range toHash {
-			t0 := time.Now()
 			h.Write(c.buf[:c.n])
-			DbgHash += time.Since(t0)
 			put(c)
 		}
 	}()
@@ -77,12 +71,8 @@ func copyHashed(f *os.File, r io.Reader, h hash.Hash) (int64, error) {
 	var total int64
 	var readErr error
 	for !failed.Load() {
-		t0 := time.Now()
 		c := <-free
-		DbgFree += time.Since(t0)
-		t0 = time.Now()
 		n, err := fill(r, c.buf)
-		DbgRead += time.Since(t0)
 		if n > 0 {
 			c.n = n
 			c.refs.Store(2)
@@ -121,5 +111,3 @@ func fill(r io.Reader, buf []byte) (int, error) {
 	}
 	return n, nil
 }
-
-var DbgWrite, DbgHash, DbgFree, DbgRead time.Duration

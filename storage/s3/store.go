@@ -58,6 +58,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if cfg.envErr != nil {
+		return nil, sluice.Errorf(sluice.EINVALID, "s3: %v", cfg.envErr)
+	}
 	host, secure, err := cfg.endpoint()
 	if err != nil {
 		return nil, sluice.Errorf(sluice.EINVALID, "s3: %v", err)

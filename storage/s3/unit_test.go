@@ -109,6 +109,17 @@ func TestConfigFromEnv(t *testing.T) {
 	if err != nil || host != "minio.internal:9000" || !secure {
 		t.Fatalf("endpoint() = %q, %v, %v; want the https prefix to set Secure", host, secure, err)
 	}
+	for name, val := range map[string]string{"SLUICE_S3_SECURE": "maybe", "SLUICE_CACHE_MAX_BYTES": "1GB"} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(name, val)
+			c := ConfigFromEnv()
+			c.CacheDir = t.TempDir()
+			_, err := Open(context.Background(), c)
+			if sluice.ErrorCode(err) != sluice.EINVALID || !strings.Contains(err.Error(), name) {
+				t.Fatalf("Open with %s=%q: %v; want EINVALID naming the variable", name, val, err)
+			}
+		})
+	}
 }
 
 func TestOpenRefusesBadConfig(t *testing.T) {
