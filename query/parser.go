@@ -149,14 +149,59 @@ func (p *Parser) serialize(ctx context.Context, text string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var doc struct {
-		Error      bool              `json:"error"`
-		Statements []json.RawMessage `json:"statements"`
-	}
-	if err := json.Unmarshal(out, &doc); err != nil || doc.Error || len(doc.Statements) != 1 {
+	const head = `{"error":false,"statements":[`
+	if !bytes.HasPrefix(out, []byte(head)) || topLevelItems(out[len(head)-1:]) != 1 {
 		return nil, fmt.Errorf("parse: not exactly one SELECT: %.200s", out)
 	}
 	return out, nil
+}
+
+// topLevelItems counts the items of the JSON array raw starts with,
+// skipping strings and nested values; -1 if it is malformed.
+func topLevelItems(raw []byte) int {
+	if len(raw) == 0 || raw[0] != '[' {
+		return -1
+	}
+	depth, items, inString, empty := 0, 0, false, true
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+			empty = false
+		case '[', '{':
+			if depth == 1 {
+				empty = false
+			}
+			depth++
+		case ']', '}':
+			depth--
+			if depth == 0 {
+				if !empty {
+					items++
+				}
+				return items
+			}
+		case ',':
+			if depth == 1 {
+				items++
+			}
+		default:
+			if depth == 1 && c > ' ' {
+				empty = false
+			}
+		}
+	}
+	return -1
 }
 
 // refuse returns an analysis refusal.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"sluice"
@@ -70,48 +69,68 @@ func (p *Parser) Verify(ctx context.Context, an *Analysis, b *Bounded, cat Catal
 	return nil
 }
 
-var (
-	jsonTable    = regexp.MustCompile(`"table_name":"((?:[^"\\]|\\.)*)"`)
-	jsonFunction = regexp.MustCompile(`"function_name":"((?:[^"\\]|\\.)*)"`)
-	jsonClass    = regexp.MustCompile(`"class":"(\w+)"`)
-	jsonType     = regexp.MustCompile(`"type":"(\w+)"`)
-	jsonQualName = regexp.MustCompile(`"(?:schema_name|catalog_name)":"[^"]`)
-	jsonSetopAll = regexp.MustCompile(`"setop_all":false`)
-)
+// keyValues returns the string values of a key in serialized JSON. Inside
+// a JSON string every quote is escaped, so `"key":"` only matches real keys.
+func keyValues(raw []byte, key string) []string {
+	pat := []byte(`"` + key + `":"`)
+	var out []string
+	for i := 0; ; {
+		j := bytes.Index(raw[i:], pat)
+		if j < 0 {
+			return out
+		}
+		start := i + j + len(pat)
+		end := start
+		for end < len(raw) && raw[end] != '"' {
+			if raw[end] == '\\' {
+				end++
+			}
+			end++
+		}
+		if end > len(raw) {
+			end = len(raw)
+		}
+		out = append(out, string(raw[start:end]))
+		i = end
+	}
+}
 
 // scanTree checks a serialized tree of rendered SQL: only allowed tables
 // and functions, no table functions, subquery expressions, parameters or
-// qualified table names. It scans the JSON text (a key inside a string
-// literal is escaped and cannot match, so the scan fails closed).
+// qualified table names, no set operation but UNION ALL.
 func scanTree(raw []byte, datasets map[string]bool) error {
-	for _, m := range jsonTable.FindAllSubmatch(raw, -1) {
-		name := strings.ToLower(string(m[1]))
+	for _, v := range keyValues(raw, "table_name") {
+		name := strings.ToLower(v)
 		if !datasets[name] && !internalTables[name] && !strings.HasPrefix(name, "__sample") {
 			return internal("bounded SQL reads %s, which the plan does not", name)
 		}
 	}
-	for _, m := range jsonFunction.FindAllSubmatch(raw, -1) {
-		name := strings.ToLower(string(m[1]))
+	for _, v := range keyValues(raw, "function_name") {
+		name := strings.ToLower(v)
 		if _, ok := scalarFuncs[name]; !ok && !internalFuncs[name] {
 			return internal("bounded SQL calls %s", name)
 		}
 	}
-	for _, m := range jsonClass.FindAllSubmatch(raw, -1) {
-		switch string(m[1]) {
+	for _, v := range keyValues(raw, "class") {
+		switch v {
 		case "SUBQUERY", "PARAMETER", "LAMBDA", "LAMBDA_REF", "POSITIONAL_REFERENCE", "COLLATE":
-			return internal("bounded SQL contains %s", m[1])
+			return internal("bounded SQL contains %s", v)
 		}
 	}
-	for _, m := range jsonType.FindAllSubmatch(raw, -1) {
-		switch string(m[1]) {
+	for _, v := range keyValues(raw, "type") {
+		switch v {
 		case "TABLE_FUNCTION", "SHOW_REF", "PIVOT", "EXPRESSION_LIST", "RECURSIVE_CTE_NODE", "COLUMN_DATA":
-			return internal("bounded SQL contains %s", m[1])
+			return internal("bounded SQL contains %s", v)
 		}
 	}
-	if jsonQualName.Match(raw) {
-		return internal("bounded SQL names a qualified table")
+	for _, k := range []string{"schema_name", "catalog_name"} {
+		for _, v := range keyValues(raw, k) {
+			if v != "" {
+				return internal("bounded SQL names a qualified table")
+			}
+		}
 	}
-	if jsonSetopAll.Match(raw) {
+	if bytes.Contains(raw, []byte(`"setop_all":false`)) {
 		return internal("bounded SQL uses a set operation other than UNION ALL")
 	}
 	return nil

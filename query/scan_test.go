@@ -1,0 +1,49 @@
+package query
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// The tree scan of rendered SQL refuses what must never run, including
+// keys smuggled inside string literals (which must not be mistaken for,
+// or hide, real keys).
+func TestScanTree(t *testing.T) {
+	p := testParser(t)
+	ctx := context.Background()
+	allowed := map[string]bool{"tax_monthly": true}
+	for _, tc := range []struct {
+		sql string
+		ok  bool
+	}{
+		{`SELECT count(*) FROM tax_monthly WHERE filing_status = 'x","function_name":"read_csv'`, true},
+		{`SELECT count(*) FROM tax_monthly WHERE filing_status = '"table_name":"secret"'`, true},
+		{"SELECT count(*) FROM read_csv('x')", false},
+		{"SELECT count(*) FROM enterprise", false},
+		{"SELECT count(*) FROM main.tax_monthly", false},
+		{"SELECT count(*) FROM tax_monthly WHERE month > (SELECT 1)", false},
+		{"SELECT count(*) FROM tax_monthly WHERE md5(credit_code) = 'x'", false},
+		{"SELECT 1 FROM tax_monthly UNION SELECT 2 FROM tax_monthly", false},
+		{"SELECT 1 FROM tax_monthly UNION ALL SELECT 2 FROM tax_monthly", true},
+	} {
+		raw, err := p.serialize(ctx, tc.sql)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.sql, err)
+		}
+		if err := scanTree(raw, allowed); (err == nil) != tc.ok {
+			t.Errorf("%s: %v, want ok=%v", tc.sql, err, tc.ok)
+		}
+	}
+	if _, err := p.serialize(ctx, "SELECT 1; SELECT 2"); err == nil || !strings.Contains(err.Error(), "exactly one") {
+		t.Errorf("two statements: %v", err)
+	}
+}
+
+func TestTopLevelItems(t *testing.T) {
+	for in, want := range map[string]int{`[]`: 0, `[{}]`: 1, `[{"a":[1,2]},{"b":"x,]"}]`: 2, `[1,2,3]`: 3, `["\"]"]`: 1, `[{`: -1, `{}`: -1} {
+		if got := topLevelItems([]byte(in)); got != want {
+			t.Errorf("%s: %d, want %d", in, got, want)
+		}
+	}
+}
