@@ -149,17 +149,23 @@ func (r *renderer) keys(prefix string) string {
 	return strings.Join(parts, ", ")
 }
 
-// bounded renders the L0 stage over the per-unit partials: each unit keeps
-// at most L0 of its groups, chosen by a keyed hash (uniformly at random
-// for a secret seed, independent of the data).
-//
-// One GROUP BY over the partials keeps, per unit, the L0 partials with the
-// smallest hashes (arg_min with a count returns exactly that many, ties
-// included), and unnests them back into rows: cheaper than a window
-// partitioned by unit, and exact.
-func (r *renderer) bounded(from string, cols []string) string {
-	return fmt.Sprintf("SELECT __u, unnest(arg_min(struct_pack(%s), hash(__u, %s, %d::UBIGINT), %d), max_depth := 2) FROM %s GROUP BY __u",
-		strings.Join(cols, ", "), r.keys(""), r.seed, r.l0, from)
+// bounded renders the L0 stage over the per-unit partials in from, which
+// carry __h = hash(__u, keys, seed): each unit keeps the L0 partials with
+// the smallest keyed hashes — uniformly at random for a secret seed,
+// independent of the data. The L0-th smallest hash of each unit is found
+// with one aggregate (min(__h, L0)) and the partials are joined back to it:
+// cheaper than a window partitioned by unit. Exact unless two groups of one
+// unit collide on the 64-bit keyed hash at the threshold (probability below
+// g²·2⁻⁶⁵ for a unit with g groups; the seed is secret and fresh per query,
+// so it cannot be engineered), which would let that unit keep L0+1 groups.
+func (r *renderer) bounded(from string) string {
+	return fmt.Sprintf("__th AS (SELECT __u, list_max(min(__h, %d)) AS __t FROM %s GROUP BY __u), __bounded AS (SELECT %s.* FROM %s JOIN __th ON (%s.__u = __th.__u) WHERE (%s.__h <= __th.__t))",
+		r.l0, from, from, from, from, from)
+}
+
+// hashKey renders the keyed hash of a unit and its group.
+func (r *renderer) hashKey() string {
+	return fmt.Sprintf("hash(__u, %s, %d::UBIGINT) AS __h", r.keys(""), r.seed)
 }
 
 func (r *renderer) main() (string, error) {
@@ -185,6 +191,9 @@ func (r *renderer) main() (string, error) {
 			fmt.Fprintf(&b, ", count(__x%d) AS __n%d, sum(__x%d) AS __s%d, sum((__x%d * __x%d)) AS __q%d", i, i, i, i, i, i, i)
 		}
 	}
+	if len(an.groups) > 0 {
+		b.WriteString(", " + r.hashKey())
+	}
 	b.WriteString(" FROM __rows GROUP BY __u")
 	if k := r.keys(""); k != "" {
 		b.WriteString(", " + k)
@@ -192,18 +201,7 @@ func (r *renderer) main() (string, error) {
 	b.WriteString(")")
 	src := "__units"
 	if len(an.groups) > 0 {
-		cols := strings.Split(r.keys(""), ", ")
-		for i, a := range an.aggs {
-			switch a.fn {
-			case sluice.AggCount:
-				cols = append(cols, fmt.Sprintf("__n%d", i))
-			case sluice.AggSum, sluice.AggAvg:
-				cols = append(cols, fmt.Sprintf("__n%d", i), fmt.Sprintf("__s%d", i))
-			case sluice.AggVar, sluice.AggStddev:
-				cols = append(cols, fmt.Sprintf("__n%d", i), fmt.Sprintf("__s%d", i), fmt.Sprintf("__q%d", i))
-			}
-		}
-		b.WriteString(", __bounded AS (" + r.bounded("__units", cols) + ")")
+		b.WriteString(", " + r.bounded("__units"))
 		src = "__bounded"
 	}
 	b.WriteString(" SELECT ")
@@ -281,8 +279,8 @@ func (r *renderer) quantiles() string {
 	b.WriteString(")")
 	keys := r.keys("")
 	if len(an.groups) > 0 {
-		b.WriteString(", __units AS (SELECT __u, " + keys + " FROM __rows GROUP BY __u, " + keys + ")")
-		b.WriteString(", __bounded AS (" + r.bounded("__units", strings.Split(keys, ", ")) + ")")
+		b.WriteString(", __units AS (SELECT __u, " + keys + ", " + r.hashKey() + " FROM __rows GROUP BY __u, " + keys + ")")
+		b.WriteString(", " + r.bounded("__units"))
 	}
 	var parts []string
 	for i, a := range an.aggs {

@@ -14,10 +14,10 @@ import (
 // analysts' scalar allowlist.
 var internalFuncs = map[string]bool{
 	"count_star": true, "count": true, "sum": true, "hash": true, "row_number": true, "random": true,
-	"arg_min": true, "struct_pack": true, "unnest": true,
+	"list_max": true, "min": true,
 }
 
-var internalTables = map[string]bool{"__rows": true, "__units": true, "__bounded": true}
+var internalTables = map[string]bool{"__rows": true, "__units": true, "__bounded": true, "__th": true}
 
 // Verify re-parses the bounded SQL with DuckDB's parser and checks the
 // tree: one SELECT, reading only the plan's datasets, calling only allowed
