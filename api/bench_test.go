@@ -2,6 +2,8 @@ package api
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -23,6 +25,9 @@ func BenchmarkQueryThroughput(b *testing.B) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	clients := 8
+	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_CLIENTS")); err == nil && v > 0 {
+		clients = v
+	}
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -18,7 +19,7 @@ import (
 type pool struct {
 	mu      sync.Mutex
 	idle    map[string][]idleSandbox
-	open    func(ctx context.Context, tables []sandbox.Table) (*sandbox.Sandbox, error)
+	open    func(ctx context.Context, threads int, tables []sandbox.Table) (*sandbox.Sandbox, error)
 	maxIdle int           // per key
 	maxAge  time.Duration // idle instances older than this are closed
 	now     func() time.Time
@@ -29,11 +30,11 @@ type idleSandbox struct {
 	since time.Time
 }
 
-func newPool(open func(ctx context.Context, tables []sandbox.Table) (*sandbox.Sandbox, error), now func() time.Time) *pool {
+func newPool(open func(ctx context.Context, threads int, tables []sandbox.Table) (*sandbox.Sandbox, error), now func() time.Time) *pool {
 	return &pool{idle: map[string][]idleSandbox{}, open: open, maxIdle: 8, maxAge: 5 * time.Minute, now: now}
 }
 
-func poolKey(tables []sandbox.Table) string {
+func poolKey(threads int, tables []sandbox.Table) string {
 	parts := make([]string, 0, len(tables))
 	for _, t := range tables {
 		cols := append([]string(nil), t.Columns...)
@@ -41,12 +42,12 @@ func poolKey(tables []sandbox.Table) string {
 		parts = append(parts, t.Name+"="+t.File+":"+strings.Join(cols, ","))
 	}
 	sort.Strings(parts)
-	return strings.Join(parts, ";")
+	return fmt.Sprintf("%d|%s", threads, strings.Join(parts, ";"))
 }
 
 // get returns an idle sandbox for exactly these tables, or opens one.
-func (p *pool) get(ctx context.Context, tables []sandbox.Table) (*sandbox.Sandbox, string, error) {
-	key := poolKey(tables)
+func (p *pool) get(ctx context.Context, threads int, tables []sandbox.Table) (*sandbox.Sandbox, string, error) {
+	key := poolKey(threads, tables)
 	p.mu.Lock()
 	for len(p.idle[key]) > 0 {
 		n := len(p.idle[key])
@@ -59,7 +60,7 @@ func (p *pool) get(ctx context.Context, tables []sandbox.Table) (*sandbox.Sandbo
 		it.sb.Close()
 	}
 	p.mu.Unlock()
-	sb, err := p.open(ctx, tables)
+	sb, err := p.open(ctx, threads, tables)
 	return sb, key, err
 }
 

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -110,8 +111,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.pool = newPool(func(ctx context.Context, tables []sandbox.Table) (*sandbox.Sandbox, error) {
-		return sandbox.Open(ctx, s.sandbox, tables)
+	s.pool = newPool(func(ctx context.Context, threads int, tables []sandbox.Table) (*sandbox.Sandbox, error) {
+		cfg := s.sandbox
+		cfg.Threads = threads
+		return sandbox.Open(ctx, cfg, tables)
 	}, time.Now)
 	return s, nil
 }
@@ -246,7 +249,22 @@ func (s *Service) execute(ctx context.Context, ex *Explanation) (groups []privac
 		}
 		tables = append(tables, sandbox.Table{Name: id, File: file, Columns: cols})
 	}
-	sb, key, err := s.pool.get(ctx, tables)
+	// Small datasets gain nothing from parallel scans, and concurrent
+	// queries then do not oversubscribe the cores.
+	threads := s.sandbox.Threads
+	if threads == 0 {
+		threads = sandbox.DefaultThreads
+	}
+	var size int64
+	for _, t := range tables {
+		if info, err := os.Stat(t.File); err == nil {
+			size += info.Size()
+		}
+	}
+	if size < smallData {
+		threads = 1
+	}
+	sb, key, err := s.pool.get(ctx, threads, tables)
 	if err != nil {
 		return nil, false, err
 	}
@@ -311,6 +329,10 @@ func (s *Service) execute(ctx context.Context, ex *Explanation) (groups []privac
 	healthy = true
 	return groups, true, nil
 }
+
+// smallData is the size of prepared dataset files below which a query runs
+// on one thread.
+const smallData = 64 << 20
 
 // secretSeed draws the per-query seed that keys contribution bounding.
 func secretSeed() (uint64, error) {
