@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"sluice"
@@ -88,6 +89,8 @@ type Service struct {
 	pool     *pool
 	dataDir  string
 	objects  ObjectStore
+	// fetchedObjs memoises object-store fetches: location → fetched.
+	fetchedObjs sync.Map
 }
 
 // New opens a Service.
@@ -231,12 +234,12 @@ func (s *Service) execute(ctx context.Context, ex *Explanation) (groups []privac
 			if s.objects == nil {
 				return nil, false, sluice.Errorf(sluice.EUNAVAILABLE, "dataset %s lives in object storage, which is not configured", id)
 			}
-			path, _, err := s.objects.Fetch(ctx, d.Location)
+			path, sum, err := s.fetch(ctx, d.Location)
 			if err != nil {
 				return nil, false, err
 			}
 			local := *d
-			local.Location = path
+			local.Location, local.Checksum = path, sum
 			d = &local
 		}
 		file, err := storage.Prepare(ctx, d, s.cacheDir)
@@ -328,6 +331,37 @@ func (s *Service) execute(ctx context.Context, ex *Explanation) (groups []privac
 	}
 	healthy = true
 	return groups, true, nil
+}
+
+// fetchTTL is how long a fetched object is used without asking the object
+// store again. Dataset versions are written to new keys, so an object at a
+// location does not change under Sluice; the TTL bounds the staleness if it
+// is overwritten from outside. It is far below the object cache's minimum
+// eviction age, so a memoised file is still there.
+const fetchTTL = 30 * time.Second
+
+type fetched struct {
+	path, sha256 string
+	at           time.Time
+}
+
+// fetch reads an object through the object cache, remembering the answer
+// for fetchTTL so that warm queries cost no round trip.
+func (s *Service) fetch(ctx context.Context, loc string) (string, string, error) {
+	if v, ok := s.fetchedObjs.Load(loc); ok {
+		f := v.(fetched)
+		if time.Since(f.at) < fetchTTL {
+			if _, err := os.Stat(f.path); err == nil {
+				return f.path, f.sha256, nil
+			}
+		}
+	}
+	path, obj, err := s.objects.Fetch(ctx, loc)
+	if err != nil {
+		return "", "", err
+	}
+	s.fetchedObjs.Store(loc, fetched{path: path, sha256: obj.SHA256, at: time.Now()})
+	return path, obj.SHA256, nil
 }
 
 // smallData is the size of prepared dataset files below which a query runs

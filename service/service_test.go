@@ -23,7 +23,7 @@ var (
 )
 
 // exampleData generates a small example data set once per test binary.
-func exampleData(t *testing.T) string {
+func exampleData(t testing.TB) string {
 	t.Helper()
 	dataOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "sluice-service-test-")

@@ -64,7 +64,7 @@ func Prepare(ctx context.Context, d *sluice.Dataset, cacheDir string) (string, e
 	if !info.Mode().IsRegular() {
 		return "", sluice.Errorf(sluice.EINVALID, "prepare %s: %s is not a regular file", d.ID, src)
 	}
-	key := prepareKey(src, info, d.Columns)
+	key := prepareKey(src, info, d.Columns, d.Checksum)
 	if err := os.MkdirAll(cacheDir, 0o750); err != nil {
 		return "", fmt.Errorf("prepare %s: %w", d.ID, err)
 	}
@@ -97,7 +97,7 @@ func Prepare(ctx context.Context, d *sluice.Dataset, cacheDir string) (string, e
 	if err != nil {
 		return "", fmt.Errorf("prepare %s: %w", d.ID, err)
 	}
-	if prepareKey(src, after, d.Columns) != key {
+	if prepareKey(src, after, d.Columns, d.Checksum) != key {
 		return "", sluice.Errorf(sluice.EUNAVAILABLE, "prepare %s: %s changed while it was being read", d.ID, src)
 	}
 	if err := os.Rename(tmp, final); err != nil {
@@ -106,10 +106,17 @@ func Prepare(ctx context.Context, d *sluice.Dataset, cacheDir string) (string, e
 	return final, nil
 }
 
-// prepareKey returns the cache key of a Parquet file read with columns.
-func prepareKey(path string, info os.FileInfo, columns []sluice.Column) string {
+// prepareKey returns the cache key of a Parquet file read with columns. A
+// file whose content checksum is known (a dataset version, an object read
+// through the object cache, which touches files for its LRU) is keyed by
+// it; others by path, size and modification time.
+func prepareKey(path string, info os.FileInfo, columns []sluice.Column, checksum string) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d\x00", prepareFormat, path, info.Size(), info.ModTime().UnixNano())
+	if checksum != "" {
+		fmt.Fprintf(h, "%s\x00sha256:%s\x00%d\x00", prepareFormat, checksum, info.Size())
+	} else {
+		fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d\x00", prepareFormat, path, info.Size(), info.ModTime().UnixNano())
+	}
 	for _, c := range columns {
 		fmt.Fprintf(h, "%s\x00%s\x00", c.Name, c.Type)
 	}
