@@ -1,5 +1,13 @@
 package sluice
 
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+)
+
 // Interval is a confidence interval around a released value.
 type Interval struct {
 	Lower float64 `json:"lower"`
@@ -54,4 +62,56 @@ type Release struct {
 	// Cached is set when the release is a stored answer to the same
 	// canonical query: it cost nothing now.
 	Cached bool `json:"cached,omitempty"`
+}
+
+// KeyText renders a released group key as text: dates as YYYY-MM-DD, times
+// in RFC 3339, NULL as the empty string.
+func KeyText(k any) string {
+	switch v := k.(type) {
+	case nil:
+		return ""
+	case time.Time:
+		if v.Hour() == 0 && v.Minute() == 0 && v.Second() == 0 && v.Nanosecond() == 0 {
+			return v.Format("2006-01-02")
+		}
+		return v.Format(time.RFC3339Nano)
+	}
+	return fmt.Sprint(k)
+}
+
+// WriteCSV writes the release as CSV: one column per key, three per
+// aggregate (the value and its 95 % interval).
+func (r *Release) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	var head []string
+	for _, c := range r.Columns {
+		head = append(head, c.Name)
+		if c.Kind == "aggregate" {
+			head = append(head, c.Name+"_ci95_lower", c.Name+"_ci95_upper")
+		}
+	}
+	cw.Write(head)
+	num := func(f *float64) string {
+		if f == nil {
+			return ""
+		}
+		return strconv.FormatFloat(*f, 'g', -1, 64)
+	}
+	for _, row := range r.Rows {
+		var rec []string
+		for i, v := range row {
+			if r.Columns[i].Kind != "aggregate" {
+				rec = append(rec, KeyText(v.Key))
+				continue
+			}
+			lo, hi := "", ""
+			if v.CI != nil {
+				lo, hi = num(&v.CI.Lower), num(&v.CI.Upper)
+			}
+			rec = append(rec, num(v.Number), lo, hi)
+		}
+		cw.Write(rec)
+	}
+	cw.Flush()
+	return cw.Error()
 }

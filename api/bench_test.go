@@ -3,8 +3,8 @@ package api
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"

@@ -1,13 +1,10 @@
 package api
 
 import (
-	"encoding/csv"
-	"fmt"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -64,7 +61,7 @@ func writeRelease(w http.ResponseWriter, r *http.Request, resp QueryResponse) er
 	case mediaCSV:
 		budgetHeaders(w, rel)
 		w.Header().Set("Content-Type", mediaCSV)
-		return writeCSV(w, rel)
+		return rel.WriteCSV(w)
 	case mediaArrow:
 		budgetHeaders(w, rel)
 		w.Header().Set("Content-Type", mediaArrow)
@@ -72,52 +69,6 @@ func writeRelease(w http.ResponseWriter, r *http.Request, resp QueryResponse) er
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
-}
-
-func keyText(k any) string {
-	switch v := k.(type) {
-	case nil:
-		return ""
-	case time.Time:
-		if v.Hour() == 0 && v.Minute() == 0 && v.Second() == 0 && v.Nanosecond() == 0 {
-			return v.Format("2006-01-02")
-		}
-		return v.Format(time.RFC3339Nano)
-	}
-	return fmt.Sprint(k)
-}
-
-func writeCSV(w http.ResponseWriter, rel *sluice.Release) error {
-	cw := csv.NewWriter(w)
-	var head []string
-	for _, c := range rel.Columns {
-		head = append(head, c.Name)
-		if c.Kind == "aggregate" {
-			head = append(head, c.Name+"_ci95_lower", c.Name+"_ci95_upper")
-		}
-	}
-	cw.Write(head)
-	for _, row := range rel.Rows {
-		var rec []string
-		for i, v := range row {
-			if rel.Columns[i].Kind != "aggregate" {
-				rec = append(rec, keyText(v.Key))
-				continue
-			}
-			num := ""
-			if v.Number != nil {
-				num = strconv.FormatFloat(*v.Number, 'g', -1, 64)
-			}
-			lo, hi := "", ""
-			if v.CI != nil {
-				lo, hi = strconv.FormatFloat(v.CI.Lower, 'g', -1, 64), strconv.FormatFloat(v.CI.Upper, 'g', -1, 64)
-			}
-			rec = append(rec, num, lo, hi)
-		}
-		cw.Write(rec)
-	}
-	cw.Flush()
-	return cw.Error()
 }
 
 // writeArrow renders a release as one Arrow IPC stream record batch: keys
@@ -146,7 +97,7 @@ func writeArrow(w http.ResponseWriter, rel *sluice.Release) error {
 				if v.Key == nil {
 					sb.AppendNull()
 				} else {
-					sb.Append(keyText(v.Key))
+					sb.Append(sluice.KeyText(v.Key))
 				}
 				f++
 				continue

@@ -380,20 +380,9 @@ func (a *analyzer) rowLevel(n node, defs ctes, pos int) (*scopeRel, error) {
 	if h := n.str("aggregate_handling"); h != "" && h != "STANDARD_HANDLING" {
 		return nil, refuse("sql.subquery_not_row_level", pos, "GROUP BY ALL inside a subquery is not allowed; aggregate only in the outermost query")
 	}
-	defs, err := defs.with(n)
+	sc, err := a.fromWhere(n, defs)
 	if err != nil {
 		return nil, err
-	}
-	sc, err := a.from(n.child("from_table"), defs)
-	if err != nil {
-		return nil, err
-	}
-	if w := n.child("where_clause"); w != nil {
-		f, err := a.rowExpr(w, sc)
-		if err != nil {
-			return nil, err
-		}
-		a.filters = append(a.filters, f)
 	}
 	rel := &scopeRel{}
 	for _, item := range n.list("select_list") {
@@ -418,6 +407,28 @@ func (a *analyzer) rowLevel(n node, defs ctes, pos int) (*scopeRel, error) {
 		rel.cols = append(rel.cols, scopeCol{name: name, e: e})
 	}
 	return rel, nil
+}
+
+// fromWhere resolves a SELECT node's WITH, FROM and WHERE clauses: the
+// CTEs become visible, the FROM is flattened, and the WHERE joins the
+// filters.
+func (a *analyzer) fromWhere(n node, defs ctes) (*scope, error) {
+	defs, err := defs.with(n)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := a.from(n.child("from_table"), defs)
+	if err != nil {
+		return nil, err
+	}
+	if w := n.child("where_clause"); w != nil {
+		f, err := a.rowExpr(w, sc)
+		if err != nil {
+			return nil, err
+		}
+		a.filters = append(a.filters, f)
+	}
+	return sc, nil
 }
 
 func selectNode(n node, pos int) error {
@@ -725,20 +736,9 @@ func (a *analyzer) top(n node) (*Analysis, error) {
 	if err := n.only("SELECT", pos, "select_list", "from_table", "where_clause", "group_expressions", "group_sets", "aggregate_handling", "having", "modifiers", "cte_map"); err != nil {
 		return nil, err
 	}
-	defs, err := ctes{}.with(n)
+	sc, err := a.fromWhere(n, ctes{})
 	if err != nil {
 		return nil, err
-	}
-	sc, err := a.from(n.child("from_table"), defs)
-	if err != nil {
-		return nil, err
-	}
-	if w := n.child("where_clause"); w != nil {
-		f, err := a.rowExpr(w, sc)
-		if err != nil {
-			return nil, err
-		}
-		a.filters = append(a.filters, f)
 	}
 	t := &topQuery{a: a, sc: sc}
 	items := n.list("select_list")

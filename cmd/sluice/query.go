@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -165,37 +164,7 @@ func printRelease(w io.Writer, res *service.Result, format string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
 	case "csv":
-		cw := csv.NewWriter(w)
-		var head []string
-		for _, c := range rel.Columns {
-			head = append(head, c.Name)
-			if c.Kind == "aggregate" {
-				head = append(head, c.Name+"_ci95_lower", c.Name+"_ci95_upper")
-			}
-		}
-		if err := cw.Write(head); err != nil {
-			return err
-		}
-		for _, row := range rel.Rows {
-			var rec []string
-			for i, v := range row {
-				if rel.Columns[i].Kind != "aggregate" {
-					rec = append(rec, keyText(v.Key))
-					continue
-				}
-				rec = append(rec, numText(v.Number, 'g'))
-				if v.CI != nil {
-					rec = append(rec, strconv.FormatFloat(v.CI.Lower, 'g', -1, 64), strconv.FormatFloat(v.CI.Upper, 'g', -1, 64))
-				} else {
-					rec = append(rec, "", "")
-				}
-			}
-			if err := cw.Write(rec); err != nil {
-				return err
-			}
-		}
-		cw.Flush()
-		return cw.Error()
+		return rel.WriteCSV(w)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	var head []string
@@ -245,16 +214,10 @@ func printRelease(w io.Writer, res *service.Result, format string) error {
 }
 
 func keyText(k any) string {
-	switch v := k.(type) {
-	case nil:
+	if k == nil {
 		return "NULL"
-	case time.Time:
-		if v.Hour() == 0 && v.Minute() == 0 && v.Second() == 0 {
-			return v.Format("2006-01-02")
-		}
-		return v.Format(time.RFC3339)
 	}
-	return fmt.Sprint(k)
+	return sluice.KeyText(k)
 }
 
 func numText(v *float64, f byte) string {
