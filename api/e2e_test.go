@@ -75,12 +75,14 @@ type stack struct {
 	data   string
 	audit  *audit.Log
 	store  *bolt.Store
+	dir    string // the server's data directory
 }
 
 // stackOptions vary the stack.
 type stackOptions struct {
-	breaker service.Breaker
-	objects service.ObjectStore
+	breaker   service.Breaker
+	objects   service.ObjectStore
+	retention int
 }
 
 func newStack(t testing.TB, opts ...stackOptions) *stack {
@@ -124,7 +126,7 @@ func newStack(t testing.TB, opts ...stackOptions) *stack {
 	svc, err := service.New(ctx, service.Config{
 		Catalog: &service.StoreCatalog{Store: store, Dir: data}, CacheDir: filepath.Join(data, "cache"),
 		Sandbox: sandbox.Config{DisableFileSystem: true}, Store: store, Policy: pol, Now: clk.Now,
-		Audit: alog, Breaker: o.breaker, DataDir: data, Objects: o.objects,
+		Audit: alog, Breaker: o.breaker, DataDir: data, Objects: o.objects, VersionRetention: o.retention,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +148,7 @@ func newStack(t testing.TB, opts ...stackOptions) *stack {
 	a := NewServer(svc, verifier, Options{})
 	ts := httptest.NewServer(a)
 	t.Cleanup(ts.Close)
-	return &stack{url: ts.URL, clock: clk, minter: minter, api: a, data: src, audit: alog, store: store}
+	return &stack{url: ts.URL, clock: clk, minter: minter, api: a, data: src, audit: alog, store: store, dir: data}
 }
 
 func (s *stack) token(t testing.TB, sub, org string, roles ...string) string {

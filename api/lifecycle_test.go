@@ -1,7 +1,12 @@
 package api
 
 import (
+	"bytes"
+	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"sluice"
 	"sluice/service"
@@ -50,5 +55,41 @@ func TestCorrectionsAndClosing(t *testing.T) {
 	s.must(t, 200, s.do(t, "GET", "/v1/datasets/tax_monthly/versions", owner, nil, "")).decode(t, &vs)
 	if len(vs.Versions) != 1 {
 		t.Errorf("versions: %d", len(vs.Versions))
+	}
+}
+
+// Imports publish new versions locally; retention keeps the newest two and
+// removes the retired version's file.
+func TestImportVersionsAndRetention(t *testing.T) {
+	s := newStack(t, stackOptions{retention: 2})
+	s.registerExamples(t)
+	owner := s.token(t, "wang.fang", "shanghai-tax-bureau", sluice.RoleOwner)
+	body, err := os.ReadFile(filepath.Join(s.data, "tax_monthly.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"2026.01", "2026.02", "2026.03"} {
+		s.clock.Add(time.Hour)
+		req, _ := http.NewRequest("POST", s.url+"/v1/datasets/tax_monthly/versions?format=parquet&version="+v, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+owner)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 201 {
+			t.Fatalf("import %s: %d", v, resp.StatusCode)
+		}
+	}
+	var vs struct{ Versions []sluice.Dataset }
+	s.must(t, 200, s.do(t, "GET", "/v1/datasets/tax_monthly/versions", owner, nil, "")).decode(t, &vs)
+	if len(vs.Versions) != 2 || vs.Versions[1].Version != "2026.03" {
+		t.Errorf("versions after retention: %+v", vs.Versions)
+	}
+	if _, err := os.Stat(filepath.Join(s.dir, "tax_monthly", "2026.01.parquet")); !os.IsNotExist(err) {
+		t.Errorf("retired version file still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(s.dir, "tax_monthly", "2026.03.parquet")); err != nil {
+		t.Errorf("current version file: %v", err)
 	}
 }

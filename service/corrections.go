@@ -161,7 +161,7 @@ func (s *Service) DatasetVersions(ctx context.Context, p *sluice.Principal, id s
 	err := s.store.View(ctx, func(tx sluice.Tx) error {
 		return tx.Scan(bucketVersions, id+"@", func(k string, v []byte) bool {
 			var d sluice.Dataset
-			if json.Unmarshal(v, &d) == nil {
+			if len(v) > 0 && json.Unmarshal(v, &d) == nil {
 				out = append(out, &d)
 			}
 			return true

@@ -143,5 +143,51 @@ func (s *Service) ImportVersion(ctx context.Context, p *sluice.Principal, req Im
 	if err := s.event(ctx, "dataset.version_imported", p, map[string]any{"dataset": next.ID, "version": next.Version, "rows": report.Rows, "checksum": next.Checksum}); err != nil {
 		return nil, report, err
 	}
+	if s.retention > 0 {
+		if err := s.retire(ctx, p, next.ID, s.retention); err != nil {
+			return nil, report, err
+		}
+	}
 	return &next, report, nil
+}
+
+// retire applies the version retention: versions beyond the newest keep
+// (never the current one) leave the catalog's version list and their local
+// files are removed. Releases already made keep their records in the
+// ledger and the audit trail.
+func (s *Service) retire(ctx context.Context, p *sluice.Principal, id string, keep int) error {
+	versions, err := s.DatasetVersions(ctx, p, id)
+	if err != nil || len(versions) <= keep {
+		return err
+	}
+	cur, err := s.catalog.Get(id)
+	if err != nil {
+		return err
+	}
+	old := versions[:len(versions)-keep]
+	var removed []string
+	err = s.store.Update(ctx, func(tx sluice.Tx) error {
+		for _, v := range old {
+			if v.Version == cur.Version {
+				continue
+			}
+			if err := tx.Put(bucketVersions, v.ID+"@"+v.Version, nil); err != nil {
+				return err
+			}
+			removed = append(removed, v.Version)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, v := range old {
+		if v.Version != cur.Version && !strings.HasPrefix(v.Location, "s3://") && v.Location != "" {
+			os.Remove(filepath.Join(s.dataDir, v.Location))
+		}
+	}
+	if len(removed) > 0 {
+		return s.event(ctx, "dataset.versions_retired", p, map[string]any{"dataset": id, "versions": removed})
+	}
+	return nil
 }

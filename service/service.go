@@ -53,6 +53,9 @@ type Config struct {
 	// object storage datasets with s3:// locations live in.
 	DataDir string
 	Objects ObjectStore
+	// VersionRetention keeps this many newest versions of a dataset after an
+	// import (0 keeps all).
+	VersionRetention int
 }
 
 // Budgets are the ledger scopes above authorizations.
@@ -74,21 +77,22 @@ type Policy interface {
 
 // Service runs Sluice's use cases.
 type Service struct {
-	catalog  Catalog
-	parser   *query.Parser
-	cacheDir string
-	sandbox  sandbox.Config
-	log      *slog.Logger
-	now      func() time.Time
-	store    sluice.Store
-	policy   Policy
-	calendar Calendar
-	audit    Auditor
-	breaker  Breaker
-	budgets  Budgets
-	pool     *pool
-	dataDir  string
-	objects  ObjectStore
+	catalog   Catalog
+	parser    *query.Parser
+	cacheDir  string
+	sandbox   sandbox.Config
+	log       *slog.Logger
+	now       func() time.Time
+	store     sluice.Store
+	policy    Policy
+	calendar  Calendar
+	audit     Auditor
+	breaker   Breaker
+	budgets   Budgets
+	pool      *pool
+	dataDir   string
+	objects   ObjectStore
+	retention int
 	// fetchedObjs memoises object-store fetches: location → fetched.
 	fetchedObjs sync.Map
 }
@@ -107,7 +111,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s := &Service{catalog: cfg.Catalog, parser: p, cacheDir: cfg.CacheDir, sandbox: cfg.Sandbox, log: cfg.Logger, now: cfg.Now,
 		store: cfg.Store, policy: cfg.Policy, calendar: cfg.Calendar, audit: cfg.Audit, breaker: cfg.Breaker, budgets: cfg.Budgets,
-		dataDir: cfg.DataDir, objects: cfg.Objects}
+		dataDir: cfg.DataDir, objects: cfg.Objects, retention: cfg.VersionRetention}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

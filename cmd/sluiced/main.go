@@ -68,6 +68,9 @@ type Config struct {
 	// Budgets caps spending above authorizations: a lifetime cap per
 	// population and optional caps per organisation.
 	Budgets service.Budgets `yaml:"budgets"`
+	// VersionRetention keeps this many newest versions of each dataset
+	// (0 keeps all).
+	VersionRetention int `yaml:"version_retention"`
 	// Breaker configures the risk circuit breaker.
 	Breaker struct {
 		Disabled bool `yaml:"disabled"`
@@ -236,18 +239,19 @@ func (m *Main) Run(ctx context.Context) error {
 		m.log.Info("object storage", "config", s3cfg)
 	}
 	svc, err := service.New(ctx, service.Config{
-		Catalog:  cat,
-		CacheDir: filepath.Join(c.DataDir, ".sluice-cache"),
-		Sandbox:  sandbox.Config{Threads: c.Sandbox.Threads, MemoryLimit: c.Sandbox.Memory, Timeout: c.Sandbox.Timeout, DisableFileSystem: true},
-		Logger:   m.log,
-		Store:    store,
-		Policy:   pol,
-		Calendar: service.Calendar{Holidays: c.Holidays, Workdays: c.Workdays},
-		Audit:    alog,
-		Breaker:  m.breaker(),
-		Budgets:  c.Budgets,
-		DataDir:  c.DataDir,
-		Objects:  objects,
+		Catalog:          cat,
+		CacheDir:         filepath.Join(c.DataDir, ".sluice-cache"),
+		Sandbox:          sandbox.Config{Threads: c.Sandbox.Threads, MemoryLimit: c.Sandbox.Memory, Timeout: c.Sandbox.Timeout, DisableFileSystem: true},
+		Logger:           m.log,
+		Store:            store,
+		Policy:           pol,
+		Calendar:         service.Calendar{Holidays: c.Holidays, Workdays: c.Workdays},
+		Audit:            alog,
+		Breaker:          m.breaker(),
+		Budgets:          c.Budgets,
+		DataDir:          c.DataDir,
+		Objects:          objects,
+		VersionRetention: c.VersionRetention,
 	})
 	if err != nil {
 		return err
