@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -403,6 +404,11 @@ func (m *Main) Close(ctx context.Context) error {
 }
 
 func main() {
+	// The Go heap of a decision is small and short-lived (DuckDB's memory is
+	// outside it); collecting less often keeps the policy's p99 under 1 ms.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	m := &Main{stderr: os.Stderr}
