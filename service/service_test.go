@@ -168,6 +168,8 @@ func TestQueryShapes(t *testing.T) {
 		"SELECT date_trunc('year', month) AS y, median(tax_paid) AS m, count(*) AS n FROM tax_monthly GROUP BY y HAVING n > 10 ORDER BY y LIMIT 1",
 		"SELECT age_band, sex, avg(cost), stddev(cost), max(cost) FROM clinic_visits GROUP BY ALL",
 		"WITH a AS (SELECT * FROM tax_monthly WHERE tax_arrears > 0) SELECT e.size_class, count(DISTINCT a.credit_code) FROM a JOIN enterprise e USING (credit_code) GROUP BY 1",
+		// A three-way join whose optimized plan DuckDB cannot serialize.
+		"SELECT e.size_class, avg(s.headcount), sum(t.tax_arrears) FROM enterprise e JOIN tax_monthly t ON t.credit_code = e.credit_code JOIN social_insurance s ON s.credit_code = t.credit_code AND s.month = t.month GROUP BY e.size_class",
 	} {
 		res, err := svc.Query(context.Background(), QueryRequest{SQL: q, Obligations: sluice.Obligations{Epsilon: 1, Delta: 1e-6, L0: 2, Linf: 5, MinUnits: 5, Noise: sluice.NoiseLaplace}})
 		if err != nil {
