@@ -114,10 +114,11 @@ func (r *renderer) rows(quantiles bool) string {
 				fmt.Fprintf(&b, ", %s AS __x%d", a.arg.sql(), i)
 			}
 		case sluice.AggSum, sluice.AggAvg, sluice.AggVar, sluice.AggStddev:
-			// Fixed point: the clamped value as DECIMAL(18, scale), whose sums
-			// DuckDB computes exactly, whatever the row order.
-			fmt.Fprintf(&b, ", TRY_CAST(least(greatest(%s, %s), %s) AS DECIMAL(18,%d)) AS __x%d",
-				a.arg.sql(), floatSQL(a.iv.lo), floatSQL(a.iv.hi), a.iv.scale, i)
+			// Fixed point: the clamped value in integer units of 10^-scale
+			// (|x| ≤ 2^40 by the catalog's limits), whose sums are exact
+			// whatever the row order.
+			fmt.Fprintf(&b, ", TRY_CAST((least(greatest(%s, %s), %s) * %s) AS BIGINT) AS __x%d",
+				a.arg.sql(), floatSQL(a.iv.lo), floatSQL(a.iv.hi), pow10SQL(a.iv.scale), i)
 		case sluice.AggQuantile:
 			fmt.Fprintf(&b, ", least(greatest(TRY_CAST(%s AS DOUBLE), %s), %s) AS __v%d",
 				a.arg.sql(), floatSQL(a.iv.lo), floatSQL(a.iv.hi), i)
@@ -186,9 +187,9 @@ func (r *renderer) main() (string, error) {
 				fmt.Fprintf(&b, ", count(__x%d) AS __n%d", i, i)
 			}
 		case sluice.AggSum, sluice.AggAvg:
-			fmt.Fprintf(&b, ", count(__x%d) AS __n%d, sum(__x%d) AS __s%d", i, i, i, i)
+			fmt.Fprintf(&b, ", count(__x%d) AS __n%d, TRY_CAST(sum(__x%d) AS BIGINT) AS __s%d", i, i, i, i)
 		case sluice.AggVar, sluice.AggStddev:
-			fmt.Fprintf(&b, ", count(__x%d) AS __n%d, sum(__x%d) AS __s%d, sum((__x%d * __x%d)) AS __q%d", i, i, i, i, i, i, i)
+			fmt.Fprintf(&b, ", count(__x%d) AS __n%d, TRY_CAST(sum(__x%d) AS BIGINT) AS __s%d, sum((TRY_CAST(__x%d AS HUGEINT) * __x%d)) AS __q%d", i, i, i, i, i, i, i)
 		}
 	}
 	if len(an.groups) > 0 {
@@ -212,35 +213,40 @@ func (r *renderer) main() (string, error) {
 	L := r.linf
 	for i, a := range an.aggs {
 		n := fmt.Sprintf("__n%d", i)
-		// scaled renders round(v · min(1, Linf/n)) per unit, clamped to [lo, hi], summed exactly.
-		scaled := func(v string, lo, hi *big.Int) string {
-			return fmt.Sprintf("coalesce(TRY_CAST(sum(least(greatest(CASE WHEN %s <= %d THEN %s ELSE TRY_CAST(round(((TRY_CAST(%s AS DOUBLE) * %d) / %s)) AS HUGEINT) END, %s), %s)) AS DOUBLE), 0)",
-				n, L, v, v, L, n, hugeSQL(lo), hugeSQL(hi))
+		// scaled renders round(v · min(1, Linf/n)) per unit, clamped to
+		// [lo, hi], summed exactly: v in integers when n ≤ Linf (v is then
+		// small), in DOUBLE otherwise (rounded per unit, so the result is
+		// still a function of each unit's own rows).
+		scaled := func(vInt, vDouble string, lo, hi *big.Int) string {
+			return fmt.Sprintf("coalesce(TRY_CAST(sum(least(greatest(CASE WHEN %s <= %d THEN %s ELSE TRY_CAST(round(((%s * %d) / %s)) AS BIGINT) END, %s), %s)) AS DOUBLE), 0)",
+				n, L, vInt, vDouble, L, n, hugeSQL(lo), hugeSQL(hi))
 		}
 		zero := "0"
 		c, s, q := zero, zero, zero
+		S := fmt.Sprintf("__s%d", i)
+		Sd := fmt.Sprintf("TRY_CAST(__s%d AS DOUBLE)", i)
 		switch a.fn {
 		case sluice.AggCount:
 			c = fmt.Sprintf("CAST(coalesce(sum(least(%s, %d)), 0) AS BIGINT)", n, L)
 		case sluice.AggSum:
 			lo, hi := fixed(a)
 			c = fmt.Sprintf("CAST(coalesce(sum(least(%s, %d)), 0) AS BIGINT)", n, L)
-			s = scaled(fixedSum(fmt.Sprintf("__s%d", i), a.iv.scale),
-				big.NewInt(min(0, L*lo)), big.NewInt(max(0, L*hi)))
+			s = scaled(S, Sd, big.NewInt(min(0, L*lo)), big.NewInt(max(0, L*hi)))
 		case sluice.AggAvg, sluice.AggVar, sluice.AggStddev:
 			lo, hi := fixed(a)
 			C := big.NewInt(lo + hi)
 			W := big.NewInt(hi - lo)
 			LW := new(big.Int).Mul(big.NewInt(L), W)
 			c = fmt.Sprintf("CAST(coalesce(sum(least(%s, %d)), 0) AS BIGINT)", n, L)
-			S := fixedSum(fmt.Sprintf("__s%d", i), a.iv.scale)
 			d := fmt.Sprintf("((2 * %s) - (%s * %s))", S, n, hugeSQL(C))
-			s = scaled(d, new(big.Int).Neg(LW), LW)
+			dd := fmt.Sprintf("((2 * %s) - (%s * %s))", Sd, n, floatSQL(float64(lo+hi)))
+			s = scaled(d, dd, new(big.Int).Neg(LW), LW)
 			if a.fn != sluice.AggAvg {
 				C2 := new(big.Int).Mul(C, C)
-				Q := fixedSum(fmt.Sprintf("__q%d", i), 2*a.iv.scale)
-				dq := fmt.Sprintf("(((4 * %s) - ((4 * %s) * %s)) + (%s * %s))", Q, hugeSQL(C), S, n, hugeSQL(C2))
-				q = scaled(dq, big.NewInt(0), new(big.Int).Mul(LW, W))
+				Q := fmt.Sprintf("__q%d", i)
+				dq := fmt.Sprintf("(((4 * %s) - ((4 * %s) * TRY_CAST(%s AS HUGEINT))) + (%s * %s))", Q, hugeSQL(C), S, n, hugeSQL(C2))
+				dqd := fmt.Sprintf("(((4 * TRY_CAST(%s AS DOUBLE)) - ((4 * %s) * %s)) + (%s * %s))", Q, floatSQL(float64(lo+hi)), Sd, n, floatSQL(float64(lo+hi)*float64(lo+hi)))
+				q = scaled(dq, dqd, big.NewInt(0), new(big.Int).Mul(LW, W))
 			}
 		}
 		fmt.Fprintf(&b, ", %s AS __c%d, %s AS __s%d, %s AS __q%d", c, i, s, i, q, i)
@@ -252,9 +258,9 @@ func (r *renderer) main() (string, error) {
 	return b.String(), nil
 }
 
-// fixedSum converts an exact DECIMAL sum to integer units of 10^-scale.
-func fixedSum(col string, scale int) string {
-	return fmt.Sprintf("TRY_CAST((%s * %s) AS HUGEINT)", col, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil))
+// pow10SQL renders 10^scale as an integer literal.
+func pow10SQL(scale int) string {
+	return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil).String()
 }
 
 // hugeSQL renders an integer literal that may exceed BIGINT.
