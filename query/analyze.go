@@ -93,10 +93,18 @@ type scope struct {
 	rels []*scopeRel
 }
 
-func (a *analyzer) addRel(ds *sluice.Dataset, pos int) *baseRel {
+// MaxRelations caps the dataset references of a flattened query: each
+// reference to a CTE is flattened on its own, so nested self-joining CTEs
+// would otherwise grow exponentially.
+const MaxRelations = 16
+
+func (a *analyzer) addRel(ds *sluice.Dataset, pos int) (*baseRel, error) {
+	if len(a.rels) >= MaxRelations {
+		return nil, refuse("sql.too_many_relations", pos, "the query reads datasets more than %d times (counting each reference to a CTE)", MaxRelations)
+	}
 	r := &baseRel{ds: ds, alias: fmt.Sprintf("t%d", len(a.rels)+1), pos: pos}
 	a.rels = append(a.rels, r)
-	return r
+	return r, nil
 }
 
 // ctes maps a visible CTE name to its definition.
@@ -181,7 +189,10 @@ func (a *analyzer) from(n node, defs ctes) (*scope, error) {
 			}
 			return nil, err
 		}
-		br := a.addRel(ds, pos)
+		br, err := a.addRel(ds, pos)
+		if err != nil {
+			return nil, err
+		}
 		rel := &scopeRel{name: ds.ID}
 		if alias != "" {
 			rel.name = alias
@@ -605,6 +616,12 @@ func (a *analyzer) expr(n node, sc *scope, hook aggHook) (*expr, error) {
 		}
 		t := n.str("type")
 		kinds := map[string]exprKind{"OPERATOR_NOT": eNot, "COMPARE_IN": eIn, "COMPARE_NOT_IN": eNotIn, "OPERATOR_IS_NULL": eIsNull, "OPERATOR_IS_NOT_NULL": eIsNotNull}
+		if t == "OPERATOR_TRY" {
+			if len(args) != 1 {
+				return nil, refuse("sql.malformed", pos, "malformed TRY")
+			}
+			return &expr{kind: eTry, args: args, pos: pos}, nil
+		}
 		if t == "OPERATOR_COALESCE" {
 			return &expr{kind: eFunc, name: "coalesce", args: args, pos: pos}, nil
 		}
@@ -795,7 +812,7 @@ func (a *analyzer) top(n node) (*Analysis, error) {
 				if err != nil {
 					return nil, err
 				}
-				if c.num == nil || !c.num.IsInt() {
+				if c.num == nil || !c.num.IsInt() || !c.num.Num().IsInt64() {
 					return nil, refuse("sql.group_by", gp, "GROUP BY a constant is not supported")
 				}
 				i := int(c.num.Num().Int64())
@@ -1116,12 +1133,27 @@ func groupable(e *expr, pos int) error {
 		case sluice.RoleAttribute:
 			return refuse("sql.group_by_attribute", pos, "column %s is an attribute: it may be used in filters only", c.col.Name)
 		case sluice.RoleMeasure:
-			if e.kind == eCol {
-				return refuse("sql.group_by_measure", pos, "grouping by the raw measure %s is not allowed; bucket it, e.g. floor(%s / 1000) * 1000", c.col.Name, c.col.Name)
+			if !buckets(e) {
+				return refuse("sql.group_by_measure", pos, "grouping by the measure %s needs a bucket: floor, ceil, round, trunc or CASE, e.g. floor(%s / 1000) * 1000", c.col.Name, c.col.Name)
 			}
 		}
 	}
 	return nil
+}
+
+// buckets reports whether a group key over a measure coarsens it: it
+// contains a CASE or a rounding function.
+func buckets(e *expr) bool {
+	found := false
+	e.walk(func(x *expr) {
+		switch {
+		case x.kind == eCase:
+			found = true
+		case x.kind == eFunc && (x.name == "floor" || x.name == "ceil" || x.name == "ceiling" || x.name == "round" || x.name == "trunc"):
+			found = true
+		}
+	})
+	return found
 }
 
 // topQuery resolves aggregates and post-processing of the outermost SELECT.
@@ -1289,7 +1321,7 @@ func (t *topQuery) outputRef(n node, plan *sluice.Plan, an *Analysis) (int, erro
 		if err != nil {
 			return 0, err
 		}
-		if c.num == nil || !c.num.IsInt() {
+		if c.num == nil || !c.num.IsInt() || !c.num.Num().IsInt64() {
 			return 0, refuse("sql.order_by", pos, "ORDER BY a constant is not supported")
 		}
 		i := int(c.num.Num().Int64())

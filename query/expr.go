@@ -1,7 +1,6 @@
 package query
 
 import (
-	"fmt"
 	"math"
 	"math/big"
 	"strconv"
@@ -28,7 +27,19 @@ const (
 	eBetween
 	eCase
 	eCast
+	eTry // try(x): NULL instead of a runtime error
 )
+
+// guard wraps an analyst expression in try(): a runtime error that depends
+// on some row's values (ln of a negative number, an invalid date part
+// chosen by the data) becomes NULL instead of failing the query, so whether
+// a query fails cannot tell the analyst anything about a row.
+func guard(e *expr) *expr {
+	if e.kind == eCol || e.kind == eConst || e.kind == eTry {
+		return e
+	}
+	return &expr{kind: eTry, args: []*expr{e}, pos: e.pos}
+}
 
 // expr is a resolved row-level expression: every column reference points at
 // a column of a base dataset.
@@ -193,6 +204,10 @@ func (e *expr) render(b *strings.Builder) {
 			e.args[n-1].render(b)
 		}
 		b.WriteString(" END")
+	case eTry:
+		b.WriteString("try(")
+		e.args[0].render(b)
+		b.WriteByte(')')
 	case eCast:
 		// Casts always render as TRY_CAST: a failing cast must not become
 		// an error that depends on whether some row exists.
@@ -223,10 +238,13 @@ func (c *constant) sql() string {
 }
 
 // ratSQL renders an exact number; doubles keep their type.
+//
+// Doubles render as TRY_CAST('…' AS DOUBLE), which re-parses to the same
+// text (a fix-point); every other number renders exactly.
 func ratSQL(r *big.Rat, double bool) string {
 	if double {
 		f, _ := r.Float64()
-		return "CAST(" + strconv.FormatFloat(f, 'g', -1, 64) + " AS DOUBLE)"
+		return doubleSQL(f)
 	}
 	if r.IsInt() {
 		s := r.Num().String()
@@ -247,7 +265,12 @@ func ratSQL(r *big.Rat, double bool) string {
 		}
 	}
 	f, _ := r.Float64()
-	return "CAST(" + strconv.FormatFloat(f, 'g', -1, 64) + " AS DOUBLE)"
+	return doubleSQL(f)
+}
+
+// doubleSQL renders a DOUBLE literal that re-parses to itself.
+func doubleSQL(f float64) string {
+	return "TRY_CAST('" + strconv.FormatFloat(f, 'g', -1, 64) + "' AS DOUBLE)"
 }
 
 // walk calls fn for e and every sub-expression.
@@ -295,8 +318,14 @@ func (e *expr) bounds() (interval, error) {
 		}
 		f, _ := e.c.num.Float64()
 		return interval{f, f, 0}, nil
-	case eCast:
+	case eTry:
 		return e.args[0].bounds()
+	case eCast:
+		switch {
+		case e.name == "DOUBLE" || e.name == "FLOAT" || strings.HasPrefix(e.name, "DECIMAL") || strings.HasSuffix(e.name, "INT"):
+			return e.args[0].bounds()
+		}
+		return interval{}, refuse("sql.unbounded", e.pos, "a value cast to %s cannot be aggregated", e.name)
 	case eCase:
 		var out *interval
 		n := len(e.args)
@@ -410,5 +439,5 @@ func floatSQL(f float64) string {
 		}
 		return s
 	}
-	return fmt.Sprintf("CAST(%s AS DOUBLE)", strconv.FormatFloat(f, 'g', -1, 64))
+	return doubleSQL(f)
 }

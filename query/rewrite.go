@@ -102,7 +102,7 @@ func (r *renderer) rows(quantiles bool) string {
 	b.WriteString(an.unit.sql())
 	b.WriteString(" AS __u")
 	for i, g := range an.groups {
-		fmt.Fprintf(&b, ", %s AS __k%d", g.sql(), i)
+		fmt.Fprintf(&b, ", %s AS __k%d", guard(g).sql(), i)
 	}
 	for i, a := range an.aggs {
 		if quantiles != (a.fn == sluice.AggQuantile) {
@@ -111,17 +111,17 @@ func (r *renderer) rows(quantiles bool) string {
 		switch a.fn {
 		case sluice.AggCount:
 			if a.arg != nil {
-				fmt.Fprintf(&b, ", %s AS __x%d", a.arg.sql(), i)
+				fmt.Fprintf(&b, ", %s AS __x%d", guard(a.arg).sql(), i)
 			}
 		case sluice.AggSum, sluice.AggAvg, sluice.AggVar, sluice.AggStddev:
 			// Fixed point: the clamped value in integer units of 10^-scale
 			// (|x| ≤ 2^40 by the catalog's limits), whose sums are exact
 			// whatever the row order.
 			fmt.Fprintf(&b, ", TRY_CAST((least(greatest(%s, %s), %s) * %s) AS BIGINT) AS __x%d",
-				a.arg.sql(), floatSQL(a.iv.lo), floatSQL(a.iv.hi), pow10SQL(a.iv.scale), i)
+				guard(a.arg).sql(), floatSQL(a.iv.lo), floatSQL(a.iv.hi), pow10SQL(a.iv.scale), i)
 		case sluice.AggQuantile:
 			fmt.Fprintf(&b, ", least(greatest(TRY_CAST(%s AS DOUBLE), %s), %s) AS __v%d",
-				a.arg.sql(), floatSQL(a.iv.lo), floatSQL(a.iv.hi), i)
+				guard(a.arg).sql(), floatSQL(a.iv.lo), floatSQL(a.iv.hi), i)
 		}
 	}
 	b.WriteString(" FROM ")
@@ -131,15 +131,27 @@ func (r *renderer) rows(quantiles bool) string {
 	for _, rel := range an.rels[1:] {
 		fmt.Fprintf(&b, " JOIN %s AS %s ON (%s = %s.%s)", quoteIdent(rel.ds.ID), rel.alias, fu, rel.alias, quoteIdent(rel.ds.Unit))
 	}
-	if len(an.filters) > 0 {
+	if fs := guardedFilters(an.filters); len(fs) > 0 {
 		b.WriteString(" WHERE ")
-		if len(an.filters) == 1 {
-			b.WriteString(an.filters[0].sql())
+		if len(fs) == 1 {
+			b.WriteString(fs[0].sql())
 		} else {
-			b.WriteString((&expr{kind: eAnd, args: an.filters}).sql())
+			b.WriteString((&expr{kind: eAnd, args: fs}).sql())
 		}
 	}
 	return b.String()
+}
+
+// guardedFilters splits the filters into conjuncts and guards each: a
+// conjunct that fails at runtime is NULL, so the row is not counted.
+func guardedFilters(filters []*expr) []*expr {
+	var out []*expr
+	for _, f := range filters {
+		for _, c := range conjuncts(f) {
+			out = append(out, guard(c))
+		}
+	}
+	return out
 }
 
 func (r *renderer) keys(prefix string) string {

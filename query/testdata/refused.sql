@@ -240,3 +240,11 @@ SELECT count(*) FROM tax_monthly WHERE month < now()
 SELECT count(*) FROM tax_monthly WHERE coalesce(x -> x, 1) = 1
 -- rule: sql.not_select
 SELECT count(*) FROM (PIVOT tax_monthly ON filing_status USING sum(tax_paid)) p
+-- rule: sql.group_by_measure
+SELECT tax_paid + 0 AS k, count(*) FROM tax_monthly GROUP BY 1
+-- rule: sql.group_by_measure
+SELECT CAST(tax_paid AS VARCHAR) AS k, count(*) FROM tax_monthly GROUP BY 1
+-- rule: sql.unbounded
+SELECT sum(CAST(tax_paid AS VARCHAR)) FROM tax_monthly
+-- rule: sql.order_by
+SELECT count(*) FROM tax_monthly ORDER BY 18446744073709551617

@@ -1,0 +1,99 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"sluice"
+)
+
+func zzAnalyse(t *testing.T, q string) (err error) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("PANIC on %q: %v", q, r)
+		}
+	}()
+	p := testParser(t)
+	cat := loadExamples(t)
+	an, err := p.Analyze(context.Background(), q, cat)
+	if err != nil {
+		return err
+	}
+	b, err := an.Rewrite(sluice.Obligations{L0: 2, Linf: 3}, 7)
+	if err != nil {
+		return err
+	}
+	return p.Verify(context.Background(), an, b, cat)
+}
+
+func TestHostileInputsDoNotPanic(t *testing.T) {
+	for _, q := range []string{
+		"SELECT count(*) FROM tax_monthly GROUP BY ()",
+		"SELECT count(*) FROM tax_monthly ORDER BY 18446744073709551617",
+		"SELECT count(*) FROM tax_monthly HAVING 1 = count(*)",
+		"SELECT quantile(tax_paid, NULL) FROM tax_monthly",
+		"SELECT sum(tax_paid / 1e-300) FROM tax_monthly",
+		"SELECT sum(tax_paid * 1e308 * 10) FROM tax_monthly",
+		"SELECT avg(CAST(tax_paid AS DECIMAL)) FROM tax_monthly",
+		"SELECT sum(CAST(tax_paid AS VARCHAR)) FROM tax_monthly",
+		"SELECT count(*) FROM tax_monthly WHERE CASE WHEN true THEN 1 END",
+		"SELECT count(*) FROM tax_monthly GROUP BY month ORDER BY month NULLS FIRST",
+		"SELECT count(*) FROM tax_monthly ORDER BY ALL",
+		"SELECT tax_paid + 0 AS k, count(*) FROM tax_monthly GROUP BY 1",
+		"SELECT CAST(tax_paid AS VARCHAR) AS k, count(*) FROM tax_monthly GROUP BY 1",
+		"SELECT count(*) FILTER (WHERE true) FROM tax_monthly",
+		"SELECT sum(tax_paid) FILTER (WHERE credit_code = 'F7') FROM tax_monthly",
+		"SELECT count(*) FROM tax_monthly a JOIN tax_monthly b ON a.credit_code = b.credit_code OR true",
+		"SELECT count(*) FROM tax_monthly a JOIN tax_monthly b ON a.credit_code = b.credit_code AND a.credit_code = b.credit_code",
+		"SELECT count(*) FROM tax_monthly WHERE (month, tax_paid) = (month, tax_paid)",
+		"SELECT count(*) FROM tax_monthly WHERE month IN ()",
+		"SELECT count(*) FROM tax_monthly t GROUP BY ALL",
+		"SELECT min(tax_paid), max(tax_paid) FROM tax_monthly GROUP BY ALL",
+		"SELECT count(*) FROM tax_monthly GROUP BY GROUPING SETS ((month), (month))",
+		"SELECT count(*) FROM tax_monthly LIMIT 9223372036854775807",
+		"SELECT count(*) FROM tax_monthly WHERE #1 = 'x'",
+		"SELECT sum(round(tax_paid, -3)) FROM tax_monthly",
+		"SELECT sum(tax_paid) AS s FROM tax_monthly HAVING s > 1 AND s < 2 OR NOT s IS NULL",
+		"SELECT count(*) FROM tax_monthly WHERE credit_code COLLATE nocase = 'f7'",
+		"SELECT count(*) FROM tax_monthly WHERE credit_code::BLOB = 'x'",
+		"SELECT count(*) FROM tax_monthly WHERE [credit_code][1] = 'x'",
+		"SELECT count(*) FROM tax_monthly WHERE {'a': credit_code}.a = 'x'",
+		"SELECT count(*) FROM tax_monthly WHERE credit_code SIMILAR TO 'F7.*'",
+		"SELECT count(*) FROM tax_monthly WHERE credit_code GLOB 'F7*'",
+	} {
+		err := zzAnalyse(t, q)
+		t.Logf("%-90s -> %v", q, err)
+	}
+}
+
+// Each reference to a CTE is flattened separately, so k nested CTEs that
+// self-join their predecessor yield 2^k base relations: an analysis-time
+// CPU/memory blow-up from a few hundred bytes of SQL, before any budget or
+// policy check.
+func TestCTEFlatteningIsCapped(t *testing.T) {
+	for _, k := range []int{8, 10, 12, 15} {
+		var b strings.Builder
+		b.WriteString("WITH c0 AS (SELECT * FROM tax_monthly)")
+		for i := 1; i <= k; i++ {
+			fmt.Fprintf(&b, ", c%d AS (SELECT x.* FROM c%d x JOIN c%d y ON x.credit_code = y.credit_code)", i, i-1, i-1)
+		}
+		fmt.Fprintf(&b, " SELECT count(*) FROM c%d", k)
+		q := b.String()
+		p := testParser(t)
+		start := time.Now()
+		an, err := p.Analyze(context.Background(), q, loadExamples(t))
+		el := time.Since(start)
+		rels := 0
+		if an != nil {
+			rels = len(an.rels)
+		}
+		t.Logf("k=%d: %d bytes of SQL, analyse %v, %d relations, err=%v", k, len(q), el, rels, err)
+		if err == nil && rels > 1000 {
+			t.Errorf("accepted a query flattening to %d relations (%d bytes of SQL)", rels, len(q))
+		}
+	}
+}
