@@ -21,7 +21,7 @@ vet:
 	$(GO) vet ./...
 
 lint: vet
-	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@2025.1.1
+	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	$$($(GO) env GOPATH)/bin/staticcheck ./...
 
 ## demo: generate the example data, run the example queries, then the

@@ -39,10 +39,7 @@ func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC(
 func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // RSA key generation is slow, so the tests share a few keys.
-var (
-	rsaKeyOnce  = sync.OnceValue(func() *rsa.PrivateKey { return mustKey(RS256).(*rsa.PrivateKey) })
-	rsaKey2Once = sync.OnceValue(func() *rsa.PrivateKey { return mustKey(RS256).(*rsa.PrivateKey) })
-)
+var rsaKeyOnce = sync.OnceValue(func() *rsa.PrivateKey { return mustKey(RS256).(*rsa.PrivateKey) })
 
 func mustKey(alg string) crypto.Signer {
 	k, err := GenerateKey(alg)

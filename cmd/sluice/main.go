@@ -100,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if len(args) > 1 && args[1] == "import" {
 			return runImport(ctx, args[2:], stdout, stderr)
 		}
-		return fmt.Errorf("usage: sluice dataset import FILE ...")
+		return errors.New("usage: sluice dataset import FILE --manifest M.yaml --data DIR --version V")
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
 	case "gen":

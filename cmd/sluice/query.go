@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -241,4 +240,3 @@ func formatNumber(v float64, f byte) string {
 	return strconv.FormatFloat(v, 'g', 3, 64)
 }
 
-var errNoData = errors.New("no data")

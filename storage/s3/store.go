@@ -229,7 +229,6 @@ func (s *Store) Fetch(ctx context.Context, loc string) (string, Object, error) {
 	if err != nil {
 		return "", Object{}, err
 	}
-	loc = location(bucket, key)
 	for attempt := 0; ; attempt++ {
 		p, obj, err := s.fetch(ctx, bucket, key)
 		// The object changed between stat and download (If-Match failed):
