@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	_ "github.com/duckdb/duckdb-go/v2"
@@ -171,5 +172,47 @@ func TestRewriteBoundsGroupsPerUnit(t *testing.T) {
 	conn.QueryRowContext(context.Background(), `SELECT sum(least(c, 2))::DOUBLE FROM (SELECT count(DISTINCT month) c FROM tax_monthly GROUP BY credit_code)`).Scan(&want)
 	if total != want {
 		t.Errorf("units over groups = %v, want %v", total, want)
+	}
+}
+
+// The L0 stage is left out exactly when declared domains already keep
+// every unit within L0 released groups; a unit's contributions to groups
+// outside the domains are never released.
+func TestRewriteSkipsL0WhenDomainsFit(t *testing.T) {
+	p := testParser(t)
+	cat := loadExamples(t)
+	for _, tc := range []struct {
+		sql  string
+		l0   int64
+		want bool
+	}{
+		{"SELECT filing_status, count(*) FROM tax_monthly GROUP BY filing_status", 3, false}, // 3 values ≤ 3
+		{"SELECT filing_status, count(*) FROM tax_monthly GROUP BY filing_status", 2, true},
+		{"SELECT date_trunc('year', month) AS y, count(*) FROM tax_monthly GROUP BY y", 100, true}, // data-derived keys
+		{"SELECT district, size_class, count(*) FROM enterprise GROUP BY ALL", 64, false},          // 16 × 4
+		{"SELECT district, size_class, count(*) FROM enterprise GROUP BY ALL", 63, true},
+	} {
+		an, err := p.Analyze(context.Background(), tc.sql, cat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := an.Rewrite(sluice.Obligations{L0: tc.l0, Linf: 3}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Verify(context.Background(), an, b, cat); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(b.SQL, "__th"); got != tc.want {
+			t.Errorf("%s with L0 %d: L0 stage %v, want %v", tc.sql, tc.l0, got, tc.want)
+		}
+	}
+	// Without the stage every unit counts in each of its (≤ L0) groups.
+	conn := plainDB(t)
+	_, got := runBounded(t, conn, "SELECT filing_status, count(DISTINCT credit_code) FROM tax_monthly GROUP BY filing_status", sluice.Obligations{L0: 3, Linf: 1})
+	var want float64
+	conn.QueryRowContext(context.Background(), "SELECT count(DISTINCT credit_code)::DOUBLE FROM tax_monthly").Scan(&want)
+	if len(got) != 1 || num(got[0][1]) != want {
+		t.Errorf("units %v, want %v", got, want)
 	}
 }

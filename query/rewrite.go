@@ -176,6 +176,28 @@ func (r *renderer) bounded(from string) string {
 		r.l0, from, from, from, from, from)
 }
 
+// needsL0 reports whether the L0 stage can change anything. It cannot when
+// every key has a declared domain whose combinations number at most L0: a
+// unit then reaches at most L0 released groups whatever it holds (groups
+// outside the domains are never released). The decision reads only the
+// plan and the obligations, never the data.
+func (r *renderer) needsL0() bool {
+	if len(r.an.groups) == 0 {
+		return false
+	}
+	if !r.an.Plan.PublicGroups {
+		return true
+	}
+	combos := int64(1)
+	for _, g := range r.an.Plan.Groups {
+		combos *= int64(len(g.Domain))
+		if combos > r.l0 {
+			return true
+		}
+	}
+	return false
+}
+
 // hashKey renders the keyed hash of a unit and its group.
 func (r *renderer) hashKey() string {
 	return fmt.Sprintf("hash(__u, %s, %d::UBIGINT) AS __h", r.keys(""), r.seed)
@@ -204,7 +226,7 @@ func (r *renderer) main() (string, error) {
 			fmt.Fprintf(&b, ", count(__x%d) AS __n%d, TRY_CAST(sum(__x%d) AS BIGINT) AS __s%d, sum((TRY_CAST(__x%d AS HUGEINT) * __x%d)) AS __q%d", i, i, i, i, i, i, i)
 		}
 	}
-	if len(an.groups) > 0 {
+	if r.needsL0() {
 		b.WriteString(", " + r.hashKey())
 	}
 	b.WriteString(" FROM __rows GROUP BY __u")
@@ -213,7 +235,7 @@ func (r *renderer) main() (string, error) {
 	}
 	b.WriteString(")")
 	src := "__units"
-	if len(an.groups) > 0 {
+	if r.needsL0() {
 		b.WriteString(", " + r.bounded("__units"))
 		src = "__bounded"
 	}
@@ -296,7 +318,7 @@ func (r *renderer) quantiles() string {
 	b.WriteString(r.rows(true))
 	b.WriteString(")")
 	keys := r.keys("")
-	if len(an.groups) > 0 {
+	if r.needsL0() {
 		b.WriteString(", __units AS (SELECT __u, " + keys + ", " + r.hashKey() + " FROM __rows GROUP BY __u, " + keys + ")")
 		b.WriteString(", " + r.bounded("__units"))
 	}
@@ -313,7 +335,7 @@ func (r *renderer) quantiles() string {
 		w := (a.iv.hi - a.iv.lo) / quantileLeaves
 		fmt.Fprintf(&s, "least((%s + ((floor(((__r.__v%d - %s) / %s)) + 0.5) * %s)), %s) AS __v FROM __rows AS __r",
 			floatSQL(a.iv.lo), i, floatSQL(a.iv.lo), floatSQL(w), floatSQL(w), floatSQL(a.iv.hi))
-		if len(an.groups) > 0 {
+		if r.needsL0() {
 			s.WriteString(" SEMI JOIN __bounded AS __b ON (__r.__u = __b.__u")
 			for j := range an.groups {
 				fmt.Fprintf(&s, " AND (__r.__k%d IS NOT DISTINCT FROM __b.__k%d)", j, j)
