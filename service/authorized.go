@@ -14,6 +14,7 @@ import (
 	"sluice"
 	"sluice/policy"
 	"sluice/privacy"
+	"sluice/query"
 )
 
 // Run is an analyst's query under an authorization.
@@ -27,21 +28,30 @@ type Run struct {
 	Delta         float64 `json:"delta,omitempty"`
 }
 
+// decided is a query the policy has judged: its decision, the analysis,
+// and what it was judged against (loaded once for the rest of the path).
+type decided struct {
+	d        *sluice.Decision
+	an       *query.Analysis
+	auth     *sluice.Authorization // nil when none was named
+	datasets map[string]*sluice.Dataset
+}
+
 // decide analyses the query and asks the policy. A refusal names the step
 // and the rule.
-func (s *Service) decide(ctx context.Context, p *sluice.Principal, r Run) (*sluice.Decision, *sluice.Plan, error) {
+func (s *Service) decide(ctx context.Context, p *sluice.Principal, r Run) (*decided, error) {
 	if s.policy == nil || s.store == nil {
-		return nil, nil, errors.New("service: no policy or store configured")
+		return nil, errors.New("service: no policy or store configured")
 	}
 	an, err := s.parser.Analyze(ctx, r.SQL, s.catalog)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	in := policy.Input{Principal: *p, Plan: an.Plan, Datasets: map[string]*sluice.Dataset{}, Request: policy.Request{Epsilon: r.Epsilon, Delta: r.Delta}, Time: s.now()}
 	for _, id := range an.Plan.Datasets {
 		d, err := s.catalog.Get(id)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		in.Datasets[id] = d
 	}
@@ -53,19 +63,20 @@ func (s *Service) decide(ctx context.Context, p *sluice.Principal, r Run) (*slui
 		})
 		if err != nil {
 			if sluice.ErrorCode(err) == sluice.ENOTFOUND {
-				return nil, nil, &sluice.Error{Code: sluice.EFORBIDDEN, Step: sluice.StepPolicy, Rule: "authorization.missing", Message: "authorization " + r.Authorization + " not found"}
+				return nil, &sluice.Error{Code: sluice.EFORBIDDEN, Step: sluice.StepPolicy, Rule: "authorization.missing", Message: "authorization " + r.Authorization + " not found"}
 			}
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	d, err := s.policy.Decide(ctx, in)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	out := &decided{d: d, an: an, auth: in.Authorization, datasets: in.Datasets}
 	if !d.Allow {
-		return d, an.Plan, denial(d)
+		return out, denial(d)
 	}
-	return d, an.Plan, nil
+	return out, nil
 }
 
 // denial turns a policy refusal into an error naming every reason.
@@ -85,12 +96,15 @@ func denial(d *sluice.Decision) error {
 // ExplainAs explains a query as the policy would run it, without running
 // it or spending budget.
 func (s *Service) ExplainAs(ctx context.Context, p *sluice.Principal, r Run) (*Explanation, *sluice.Decision, error) {
-	d, _, err := s.decide(ctx, p, r)
-	if err != nil {
-		return nil, d, err
+	dc, err := s.decide(ctx, p, r)
+	if dc == nil {
+		return nil, nil, err
 	}
-	ex, err := s.Explain(ctx, QueryRequest{SQL: r.SQL, Obligations: d.Obligations})
-	return ex, d, err
+	if err != nil {
+		return nil, dc.d, err
+	}
+	ex, err := s.explain(ctx, dc.an, dc.d.Obligations)
+	return ex, dc.d, err
 }
 
 // Store buckets of the query path.
@@ -169,17 +183,20 @@ func (s *Service) runAs(ctx context.Context, p *sluice.Principal, r Run, ev *slu
 			return &Result{Plan: st.Plan, Release: st.Release, Duration: s.now().Sub(start)}, nil, st.Plan, nil
 		}
 	}
-	d, plan, err := s.decide(ctx, p, r)
+	dc, err := s.decide(ctx, p, r)
+	if dc == nil {
+		return nil, nil, nil, err
+	}
+	d, plan := dc.d, dc.an.Plan
 	if err != nil {
 		return nil, d, plan, err
 	}
 	ob := d.Obligations
-	ex, err := s.Explain(ctx, QueryRequest{SQL: r.SQL, Obligations: ob})
+	ex, err := s.explain(ctx, dc.an, ob)
 	if err != nil {
 		return nil, d, plan, err
 	}
-	plan = ex.Plan
-	ex.exposed = s.granted(r.Authorization, plan)
+	ex.exposed = s.granted(dc.auth, plan)
 	// The release cache: the same canonical query over the same dataset
 	// versions under the same authorization and obligations returns the
 	// same noisy release, at no cost.
@@ -203,19 +220,17 @@ func (s *Service) runAs(ctx context.Context, p *sluice.Principal, r Run, ev *slu
 		return res, d, plan, nil
 	}
 	// Reserve against every scope, in one transaction.
-	scopes, err := s.scopes(r.Authorization, plan)
+	scopes, err := s.scopes(dc.auth, plan)
 	if err != nil {
 		return nil, d, plan, err
 	}
 	queryID := newID("q_")
 	ev.Details = map[string]any{"query_id": queryID}
+	var versions []string
+	for _, id := range plan.Datasets {
+		versions = append(versions, id+"@"+dc.datasets[id].Version)
+	}
 	err = s.store.Update(ctx, func(tx sluice.Tx) error {
-		var versions []string
-		for _, id := range plan.Datasets {
-			if d, err := s.catalog.Get(id); err == nil {
-				versions = append(versions, d.ID+"@"+d.Version)
-			}
-		}
 		_, err := privacy.Reserve(tx, queryID, versions, scopes, ex.Charges, s.now())
 		return err
 	})
@@ -265,16 +280,8 @@ func (s *Service) runAs(ctx context.Context, p *sluice.Principal, r Run, ev *slu
 
 // granted lists the non-identifier columns an authorization grants on each
 // of the plan's datasets (with the unit), for sandbox reuse.
-func (s *Service) granted(authID string, plan *sluice.Plan) map[string][]string {
-	if authID == "" {
-		return nil
-	}
-	var a *sluice.Authorization
-	if err := s.store.View(context.Background(), func(tx sluice.Tx) error {
-		var err error
-		a, err = tx.Authorization(authID)
-		return err
-	}); err != nil {
+func (s *Service) granted(a *sluice.Authorization, plan *sluice.Plan) map[string][]string {
+	if a == nil {
 		return nil
 	}
 	out := map[string][]string{}
@@ -300,30 +307,25 @@ func (s *Service) granted(authID string, plan *sluice.Plan) map[string][]string 
 	return out
 }
 
-// scopes lists the ledger scopes a query is charged to: its authorization,
-// the organisation's and every dataset's cap where set, and the
-// population's lifetime cap.
-func (s *Service) scopes(authID string, plan *sluice.Plan) ([]privacy.Scope, error) {
-	var out []privacy.Scope
-	mode := func(m string) string {
-		if m == privacy.ZCDP {
-			return privacy.ZCDP
-		}
-		return privacy.Pure
+// capScope is the ledger scope of a budget cap.
+func capScope(kind, id string, c sluice.Cap) privacy.Scope {
+	mode := privacy.Pure
+	if c.Accounting == privacy.ZCDP {
+		mode = privacy.ZCDP
 	}
-	if authID != "" {
-		var a *sluice.Authorization
-		if err := s.store.View(context.Background(), func(tx sluice.Tx) error {
-			var err error
-			a, err = tx.Authorization(authID)
-			return err
-		}); err != nil {
-			return nil, err
-		}
+	return privacy.Scope{Key: privacy.ScopeKey(kind, id), Mode: mode, Epsilon: c.Epsilon, Delta: c.Delta}
+}
+
+// scopes lists the ledger scopes a query is charged to: its authorization
+// (a, if any), the organisation's and every dataset's cap where set, and
+// the population's lifetime cap.
+func (s *Service) scopes(a *sluice.Authorization, plan *sluice.Plan) ([]privacy.Scope, error) {
+	var out []privacy.Scope
+	if a != nil {
 		b := a.Terms.Budget
-		out = append(out, privacy.Scope{Key: privacy.ScopeKey("authorization", a.ID), Mode: mode(a.Terms.Accounting), Epsilon: b.Epsilon, Delta: b.Delta})
+		out = append(out, capScope("authorization", a.ID, sluice.Cap{Epsilon: b.Epsilon, Delta: b.Delta, Accounting: a.Terms.Accounting}))
 		if c, ok := s.budgets.Organisations[a.Organisation]; ok {
-			out = append(out, privacy.Scope{Key: privacy.ScopeKey("organisation", a.Organisation), Mode: mode(c.Accounting), Epsilon: c.Epsilon, Delta: c.Delta})
+			out = append(out, capScope("organisation", a.Organisation, c))
 		}
 	}
 	for _, id := range plan.Datasets {
@@ -332,11 +334,11 @@ func (s *Service) scopes(authID string, plan *sluice.Plan) ([]privacy.Scope, err
 			return nil, err
 		}
 		if c := d.BudgetCap; c != nil {
-			out = append(out, privacy.Scope{Key: privacy.ScopeKey("dataset", d.ID), Mode: mode(c.Accounting), Epsilon: c.Epsilon, Delta: c.Delta})
+			out = append(out, capScope("dataset", d.ID, *c))
 		}
 	}
 	if c, ok := s.budgets.Populations[plan.Population]; ok {
-		out = append(out, privacy.Scope{Key: privacy.ScopeKey("population", plan.Population), Mode: mode(c.Accounting), Epsilon: c.Epsilon, Delta: c.Delta})
+		out = append(out, capScope("population", plan.Population, c))
 	}
 	return out, nil
 }
@@ -348,7 +350,7 @@ func (s *Service) Budget(ctx context.Context, p *sluice.Principal, authID string
 	if err != nil {
 		return nil, err
 	}
-	scopes, err := s.scopes(a.ID, &sluice.Plan{})
+	scopes, err := s.scopes(a, &sluice.Plan{})
 	if err != nil {
 		return nil, err
 	}

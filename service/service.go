@@ -167,6 +167,11 @@ func (s *Service) Explain(ctx context.Context, req QueryRequest) (*Explanation, 
 	if err != nil {
 		return nil, err
 	}
+	return s.explain(ctx, an, req.Obligations)
+}
+
+// explain splits the budget of an analysed query and rewrites it.
+func (s *Service) explain(ctx context.Context, an *query.Analysis, ob sluice.Obligations) (*Explanation, error) {
 	for _, id := range an.Plan.Datasets {
 		d, err := s.catalog.Get(id)
 		if err != nil {
@@ -176,7 +181,7 @@ func (s *Service) Explain(ctx context.Context, req QueryRequest) (*Explanation, 
 			return nil, &sluice.Error{Code: sluice.EFORBIDDEN, Step: sluice.StepPolicy, Rule: "dataset.closed", Message: fmt.Sprintf("dataset %s is closed", id)}
 		}
 	}
-	charges, err := privacy.Split(an.Plan, req.Obligations)
+	charges, err := privacy.Split(an.Plan, ob)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +189,7 @@ func (s *Service) Explain(ctx context.Context, req QueryRequest) (*Explanation, 
 	if err != nil {
 		return nil, err
 	}
-	b, err := an.Rewrite(req.Obligations, seed)
+	b, err := an.Rewrite(ob, seed)
 	if err != nil {
 		return nil, err
 	}

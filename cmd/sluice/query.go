@@ -239,4 +239,3 @@ func formatNumber(v float64, f byte) string {
 	}
 	return strconv.FormatFloat(v, 'g', 3, 64)
 }
-
