@@ -9,18 +9,22 @@ import (
 	"sluice/service"
 )
 
-// approved sets up a bank's authorization with the given budget.
+// approved registers the example datasets and sets up a bank's
+// authorization with the given budget.
 func (s *stack) approved(t testing.TB, budget sluice.Budget) (bank, authID string) {
 	t.Helper()
 	s.registerExamples(t)
+	return s.authorize(t, []sluice.Grant{{Dataset: "tax_monthly", Columns: []string{"credit_code", "month", "tax_paid", "filing_status"}}, {Dataset: "enterprise", Columns: []string{"credit_code", "district", "size_class"}}}, budget, 5)
+}
+
+// authorize has the bank apply for grants and a reviewer of another
+// organisation accept and approve the application as it is.
+func (s *stack) authorize(t testing.TB, grants []sluice.Grant, budget sluice.Budget, minUnits int64) (bank, authID string) {
+	t.Helper()
 	bank = s.token(t, "li.wei", "bank-of-pudong", sluice.RoleAnalyst)
 	reviewer := s.token(t, "zhang.min", "data-ops-center", sluice.RoleReviewer)
 	now := s.clock.Now()
-	terms := sluice.Terms{
-		Purpose:   "inclusive-finance-sme-credit",
-		Grants:    []sluice.Grant{{Dataset: "tax_monthly", Columns: []string{"credit_code", "month", "tax_paid", "filing_status"}}, {Dataset: "enterprise", Columns: []string{"credit_code", "district", "size_class"}}},
-		ValidFrom: now, ValidUntil: now.AddDate(1, 0, 0), Budget: budget, MinUnits: 5,
-	}
+	terms := sluice.Terms{Purpose: "inclusive-finance-sme-credit", Grants: grants, ValidFrom: now, ValidUntil: now.AddDate(1, 0, 0), Budget: budget, MinUnits: minUnits}
 	var app sluice.Application
 	s.must(t, 201, s.do(t, "POST", "/v1/applications", bank, map[string]any{"terms": terms}, "")).decode(t, &app)
 	s.must(t, 200, s.do(t, "POST", "/v1/applications/"+app.ID+"/accept", reviewer, nil, ""))

@@ -86,7 +86,8 @@ func TestDatasetInObjectStorage(t *testing.T) {
 	s.clock.Add(time.Minute)
 	s.must(t, 201, importCSV("2025.12", csvOf("true")))
 
-	bank, authID := s.approvedAuth(t)
+	bank, authID := s.authorize(t, []sluice.Grant{{Dataset: "tax_monthly", Columns: []string{"credit_code", "tax_paid", "filing_status"}}},
+		sluice.Budget{Epsilon: 10, Delta: 1e-5, EpsilonPerQuery: 0.5, DeltaPerQuery: 1e-6}, 0)
 	count := func() (float64, bool) {
 		var q QueryResponse
 		s.must(t, 200, s.do(t, "POST", "/v1/queries", bank, service.Run{Authorization: authID, SQL: "SELECT count(*) FROM tax_monthly"}, "")).decode(t, &q)
@@ -119,21 +120,4 @@ func TestDatasetInObjectStorage(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), srv.SecretKey) {
 		t.Errorf("bad credentials: %v", err)
 	}
-}
-
-// approvedAuth approves a bank's authorization on the already registered
-// datasets.
-func (s *stack) approvedAuth(t testing.TB) (bank, authID string) {
-	t.Helper()
-	bank = s.token(t, "li.wei", "bank-of-pudong", sluice.RoleAnalyst)
-	reviewer := s.token(t, "zhang.min", "data-ops-center", sluice.RoleReviewer)
-	now := s.clock.Now()
-	terms := sluice.Terms{Purpose: "inclusive-finance-sme-credit", Grants: []sluice.Grant{{Dataset: "tax_monthly", Columns: []string{"credit_code", "tax_paid", "filing_status"}}},
-		ValidFrom: now, ValidUntil: now.AddDate(1, 0, 0), Budget: sluice.Budget{Epsilon: 10, Delta: 1e-5, EpsilonPerQuery: 0.5, DeltaPerQuery: 1e-6}}
-	var app sluice.Application
-	s.must(t, 201, s.do(t, "POST", "/v1/applications", bank, map[string]any{"terms": terms}, "")).decode(t, &app)
-	s.must(t, 200, s.do(t, "POST", "/v1/applications/"+app.ID+"/accept", reviewer, nil, ""))
-	var a sluice.Authorization
-	s.must(t, 200, s.do(t, "POST", "/v1/applications/"+app.ID+"/approve", reviewer, service.Approval{Reason: "ok"}, "")).decode(t, &a)
-	return bank, a.ID
 }
