@@ -180,10 +180,12 @@ func fillDomains(plan *sluice.Plan, groups []privacy.Group) ([]privacy.Group, er
 	return groups, nil
 }
 
+// domainKey renders keys as the domain values they stand for (dates as
+// YYYY-MM-DD), as the release matches them.
 func domainKey(keys []any) string {
 	s := ""
 	for _, k := range keys {
-		s += fmt.Sprint(k) + "\x00"
+		s += sluice.KeyText(k) + "\x00"
 	}
 	return s
 }
