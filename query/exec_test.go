@@ -34,7 +34,7 @@ func plainDB(t *testing.T) *sql.Conn {
 			DATE '2010-01-01' AS founded, (i * 10.5)::DECIMAL(18,2) AS registered_capital, 'micro' AS size_class
 			FROM range(300) t(i)`,
 		`CREATE TABLE tax_monthly AS SELECT 'F' || i AS credit_code, (DATE '2024-01-01' + to_months(m::INT)) AS month,
-			((i * 37 + m * 11) % 1000 * 1.25 + CASE WHEN i = 7 THEN 9000000 ELSE 0 END)::DECIMAL(18,2) AS tax_paid,
+			CASE WHEN (i + m) % 7 = 3 THEN NULL ELSE ((i * 37 + m * 11) % 1000 * 1.25 + CASE WHEN i = 7 THEN 9000000 ELSE 0 END)::DECIMAL(18,2) END AS tax_paid,
 			0::DECIMAL(18,2) AS tax_arrears, 'on_time' AS filing_status
 			FROM range(300) t(i), range(30) s(m) WHERE m <= i % 30`,
 	} {
@@ -133,16 +133,20 @@ func TestRewriteBoundsContributions(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("got %d rows", len(got))
 	}
-	// Expected: per firm min(n, 3) rows; sum = Σx·min(1, 3/n) with x clamped to 5e6.
-	rows, err := conn.QueryContext(context.Background(), `SELECT count(*), sum(least(tax_paid, 5000000) * 100)::DOUBLE FROM tax_monthly GROUP BY credit_code`)
+	// Expected: per firm min(n, 3) rows; sum = Σx·min(1, 3/m) with x clamped
+	// to 5e6 and m the firm's non-NULL values. (Not least(x, 5e6): DuckDB's
+	// least ignores a NULL argument.)
+	rows, err := conn.QueryContext(context.Background(), `SELECT count(*), count(tax_paid), coalesce(sum(CASE WHEN tax_paid > 5000000 THEN 5000000 ELSE tax_paid END * 100), 0)::DOUBLE FROM tax_monthly GROUP BY credit_code`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var wantC, wantS float64
 	for rows.Next() {
-		var n, s float64
-		rows.Scan(&n, &s)
-		f := math.Min(1, linf/n)
+		var n, m, s float64
+		if err := rows.Scan(&n, &m, &s); err != nil {
+			t.Fatal(err)
+		}
+		f := math.Min(1, linf/math.Max(m, 1))
 		wantC += math.Min(n, linf)
 		wantS += math.Round(s * f)
 	}
@@ -156,6 +160,64 @@ func TestRewriteBoundsContributions(t *testing.T) {
 	// No unit can contribute more than Linf·upper.
 	if s := num(got[0][5]); s > 300*linf*5000000*100 {
 		t.Errorf("sum %v exceeds the bound", s)
+	}
+}
+
+// NULL values are not counted and not clamped into the bounds: count(x),
+// avg(x) and quantiles see only the non-NULL values, as in plain SQL.
+// (DuckDB's least and greatest ignore NULL arguments, so clamping with them
+// turned a NULL into the lower bound.)
+func TestRewriteLeavesNullsOut(t *testing.T) {
+	conn := plainDB(t)
+	var nulls, values float64
+	if err := conn.QueryRowContext(context.Background(), `SELECT count(*) FILTER (WHERE tax_paid IS NULL)::DOUBLE, count(tax_paid)::DOUBLE FROM tax_monthly`).Scan(&nulls, &values); err != nil {
+		t.Fatal(err)
+	}
+	if nulls == 0 {
+		t.Fatal("the test data has no NULL tax_paid")
+	}
+	_, got := runBounded(t, conn, "SELECT count(tax_paid), avg(tax_paid), sum(tax_paid), var_samp(tax_paid) FROM tax_monthly", sluice.Obligations{L0: 1, Linf: 1000})
+	if len(got) != 1 {
+		t.Fatalf("got %d rows", len(got))
+	}
+	// Columns: __units, then (c, s, q) per aggregate.
+	for i, name := range []string{"count", "avg", "sum", "var_samp"} {
+		if c := num(got[0][1+3*i]); c != values {
+			t.Errorf("%s(tax_paid) counted %v values, want the %v non-NULL ones (%v NULLs)", name, c, values, nulls)
+		}
+	}
+	// Sums in units of 0.01 over the clamped non-NULL values: plain for
+	// sum, centred on (lower + upper) = 5e6 for avg. Firm 150's only row
+	// is NULL: it must add nothing, not a bound.
+	var all int
+	conn.QueryRowContext(context.Background(), `SELECT count(*) FILTER (WHERE tax_paid IS NULL) FROM tax_monthly WHERE credit_code = 'F150'`).Scan(&all)
+	if all != 1 {
+		t.Fatalf("F150 has %d NULL rows, want its one row NULL", all)
+	}
+	var wantSum, wantCentred float64
+	if err := conn.QueryRowContext(context.Background(), `SELECT sum(x)::DOUBLE, sum(2 * x - 500000000)::DOUBLE FROM (
+		SELECT (CASE WHEN tax_paid > 5000000 THEN 5000000 ELSE tax_paid END * 100)::BIGINT AS x FROM tax_monthly WHERE tax_paid IS NOT NULL)`).Scan(&wantSum, &wantCentred); err != nil {
+		t.Fatal(err)
+	}
+	if s := num(got[0][2+3*2]); s != wantSum {
+		t.Errorf("sum: %v, want %v", s, wantSum)
+	}
+	if s := num(got[0][2+3*1]); s != wantCentred {
+		t.Errorf("avg: centred sum %v, want %v", s, wantCentred)
+	}
+
+	// Quantiles sample only non-NULL values.
+	an, _ := runBounded(t, conn, "SELECT median(tax_paid) FROM tax_monthly", sluice.Obligations{L0: 1, Linf: 1000})
+	b, err := an.Rewrite(sluice.Obligations{L0: 1, Linf: 1000}, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sampled float64
+	if err := conn.QueryRowContext(context.Background(), "SELECT sum(__n)::DOUBLE FROM ("+b.QuantileSQL+")").Scan(&sampled); err != nil {
+		t.Fatal(err)
+	}
+	if sampled != values {
+		t.Errorf("median sampled %v values, want the %v non-NULL ones", sampled, values)
 	}
 }
 

@@ -117,11 +117,14 @@ func (r *renderer) rows(quantiles bool) string {
 			// Fixed point: the clamped value in integer units of 10^-scale
 			// (|x| ≤ 2^40 by the catalog's limits), whose sums are exact
 			// whatever the row order.
-			fmt.Fprintf(&b, ", TRY_CAST((least(greatest(%s, %s), %s) * %s) AS BIGINT) AS __x%d",
-				guard(a.arg).sql(), floatSQL(a.iv.lo), floatSQL(a.iv.hi), pow10SQL(a.iv.scale), i)
+			v := guard(a.arg).sql()
+			lo, hi := fixed(a)
+			fmt.Fprintf(&b, ", %s AS __x%d", clampSQL(v, floatSQL(a.iv.lo), floatSQL(a.iv.hi),
+				hugeSQL(big.NewInt(lo)), hugeSQL(big.NewInt(hi)), fmt.Sprintf("TRY_CAST((%s * %s) AS BIGINT)", v, pow10SQL(a.iv.scale))), i)
 		case sluice.AggQuantile:
-			fmt.Fprintf(&b, ", least(greatest(TRY_CAST(%s AS DOUBLE), %s), %s) AS __v%d",
-				guard(a.arg).sql(), floatSQL(a.iv.lo), floatSQL(a.iv.hi), i)
+			v := "TRY_CAST(" + guard(a.arg).sql() + " AS DOUBLE)"
+			lo, hi := floatSQL(a.iv.lo), floatSQL(a.iv.hi)
+			fmt.Fprintf(&b, ", %s AS __v%d", clampSQL(v, lo, hi, lo, hi, v), i)
 		}
 	}
 	b.WriteString(" FROM ")
@@ -140,6 +143,15 @@ func (r *renderer) rows(quantiles bool) string {
 		}
 	}
 	return b.String()
+}
+
+// clampSQL renders v clamped to [lo, hi]: loOut below lo, hiOut above hi,
+// in otherwise (in renders v in the output's units), and NULL when v is
+// NULL. Not least/greatest, which ignore a NULL argument and so would turn
+// a missing value into a bound. NaN compares above every number in DuckDB
+// and becomes hiOut.
+func clampSQL(v, lo, hi, loOut, hiOut, in string) string {
+	return fmt.Sprintf("CASE WHEN (%s < %s) THEN %s WHEN (%s > %s) THEN %s ELSE %s END", v, lo, loOut, v, hi, hiOut, in)
 }
 
 // guardedFilters splits the filters into conjuncts and guards each: a
@@ -250,9 +262,12 @@ func (r *renderer) main() (string, error) {
 		// scaled renders round(v · min(1, Linf/n)) per unit, clamped to
 		// [lo, hi], summed exactly: v in integers when n ≤ Linf (v is then
 		// small), in DOUBLE otherwise (rounded per unit, so the result is
-		// still a function of each unit's own rows).
+		// still a function of each unit's own rows). A unit with no
+		// non-NULL value (n = 0, v NULL) contributes 0, which lies in
+		// [lo, hi]: coalesce before least/greatest, which would turn NULL
+		// into a bound.
 		scaled := func(vInt, vDouble string, lo, hi *big.Int) string {
-			return fmt.Sprintf("coalesce(TRY_CAST(sum(least(greatest(CASE WHEN %s <= %d THEN %s ELSE TRY_CAST(round(((%s * %d) / %s)) AS BIGINT) END, %s), %s)) AS DOUBLE), 0)",
+			return fmt.Sprintf("coalesce(TRY_CAST(sum(least(greatest(coalesce(CASE WHEN %s <= %d THEN %s ELSE TRY_CAST(round(((%s * %d) / %s)) AS BIGINT) END, 0), %s), %s)) AS DOUBLE), 0)",
 				n, L, vInt, vDouble, L, n, hugeSQL(lo), hugeSQL(hi))
 		}
 		zero := "0"
