@@ -278,3 +278,85 @@ func TestRewriteSkipsL0WhenDomainsFit(t *testing.T) {
 		t.Errorf("units %v, want %v", got, want)
 	}
 }
+
+// Per-unit sums reach the final stage as DOUBLE and are turned back into
+// integers there: exact up to the largest per-unit sum the limits allow
+// (Linf = 1000 values of |bound|·10^scale ≤ 2^40, so |v| ≤ 2^50).
+func TestRewriteSumsExactAtLimits(t *testing.T) {
+	ctx := context.Background()
+	conn := plainDB(t)
+	const bound = "10995116277" // ·100 ≤ 2^40
+	cat := exampleCatalog{"ledger": &sluice.Dataset{
+		ID: "ledger", Open: sluice.Conditional, Unit: "unit", Location: "ledger.parquet",
+		Columns: []sluice.Column{
+			{Name: "unit", Type: "VARCHAR", Role: sluice.RoleUnit},
+			{Name: "d", Type: "VARCHAR", Role: sluice.RoleDimension},
+			{Name: "amount", Type: "DECIMAL(18,2)", Role: sluice.RoleMeasure, Lower: ptr(-10995116277.0), Upper: ptr(10995116277.0), Scale: 2},
+		},
+	}}
+	// Each unit is alone in its group, with 1000 values close to a bound
+	// and odd cents, so its sum needs all 50 bits.
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE ledger AS
+		SELECT 'U' || u AS unit, 'd' || u AS d,
+			(CASE WHEN u % 2 = 0 THEN 1 ELSE -1 END * (`+bound+` - ((i * 7919 + u * 104729) % 100000) / 100.0))::DECIMAL(18,2) AS amount
+		FROM range(6) a(u), range(1000) b(i)`); err != nil {
+		t.Fatal(err)
+	}
+	p := testParser(t)
+	an, err := p.Analyze(ctx, "SELECT d, sum(amount), avg(amount) FROM ledger GROUP BY d", cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := an.Rewrite(sluice.Obligations{L0: 1, Linf: 1000}, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Verify(ctx, an, b, cat); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]int64{}
+	rows, err := conn.QueryContext(ctx, `SELECT d, sum(amount * 100)::BIGINT, count(*) FROM ledger GROUP BY d`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var d string
+		var s, n int64
+		if err := rows.Scan(&d, &s, &n); err != nil {
+			t.Fatal(err)
+		}
+		want[d] = [2]int64{s, n}
+	}
+	rows.Close()
+	rows, err = conn.QueryContext(ctx, b.SQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := 0
+	for rows.Next() {
+		var d string
+		var units, c0, q0, c1, q1 int64
+		var s0, s1 float64
+		if err := rows.Scan(&d, &units, &c0, &s0, &q0, &c1, &s1, &q1); err != nil {
+			t.Fatal(err)
+		}
+		got++
+		w := want[d]
+		if math.Abs(float64(w[0])) < 1<<49 {
+			t.Fatalf("%s: sum %d does not exercise the limit", d, w[0])
+		}
+		if int64(s0) != w[0] {
+			t.Errorf("%s: sum %d, want %d (off by %d)", d, int64(s0), w[0], int64(s0)-w[0])
+		}
+		// avg's sum is centred on lower + upper = 0: 2·v.
+		if int64(s1) != 2*w[0] {
+			t.Errorf("%s: centred sum %d, want %d", d, int64(s1), 2*w[0])
+		}
+	}
+	if got != len(want) {
+		t.Errorf("got %d groups, want %d", got, len(want))
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

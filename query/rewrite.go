@@ -114,13 +114,14 @@ func (r *renderer) rows(quantiles bool) string {
 				fmt.Fprintf(&b, ", %s AS __x%d", guard(a.arg).sql(), i)
 			}
 		case sluice.AggSum, sluice.AggAvg, sluice.AggVar, sluice.AggStddev:
-			// Fixed point: the clamped value in integer units of 10^-scale
-			// (|x| ≤ 2^40 by the catalog's limits), whose sums are exact
-			// whatever the row order.
+			// Fixed point: the clamped value as DECIMAL(18, scale), whose
+			// sums are exact integer arithmetic whatever the row order
+			// (|x|·10^scale ≤ 2^40 by the catalog's limits). A DECIMAL
+			// column of that scale needs no conversion at all, and DuckDB
+			// sums it in 64-bit integers.
 			v := guard(a.arg).sql()
-			lo, hi := fixed(a)
 			fmt.Fprintf(&b, ", %s AS __x%d", clampSQL(v, floatSQL(a.iv.lo), floatSQL(a.iv.hi),
-				hugeSQL(big.NewInt(lo)), hugeSQL(big.NewInt(hi)), fmt.Sprintf("TRY_CAST((%s * %s) AS BIGINT)", v, pow10SQL(a.iv.scale))), i)
+				decimalSQL(floatSQL(a.iv.lo), a.iv.scale), decimalSQL(floatSQL(a.iv.hi), a.iv.scale), decimalSQL(v, a.iv.scale)), i)
 		case sluice.AggQuantile:
 			v := "TRY_CAST(" + guard(a.arg).sql() + " AS DOUBLE)"
 			lo, hi := floatSQL(a.iv.lo), floatSQL(a.iv.hi)
@@ -154,6 +155,11 @@ func clampSQL(v, lo, hi, loOut, hiOut, in string) string {
 	return fmt.Sprintf("CASE WHEN (%s < %s) THEN %s WHEN (%s > %s) THEN %s ELSE %s END", v, lo, loOut, v, hi, hiOut, in)
 }
 
+// decimalSQL renders v as the fixed-point type of a measure's values.
+func decimalSQL(v string, scale int) string {
+	return fmt.Sprintf("TRY_CAST(%s AS DECIMAL(18,%d))", v, scale)
+}
+
 // guardedFilters splits the filters into conjuncts and guards each: a
 // conjunct that fails at runtime is NULL, so the row is not counted.
 func guardedFilters(filters []*expr) []*expr {
@@ -175,16 +181,19 @@ func (r *renderer) keys(prefix string) string {
 }
 
 // bounded renders the L0 stage over the per-unit partials in from, which
-// carry __h = hash(__u, keys, seed): each unit keeps the L0 partials with
-// the smallest keyed hashes — uniformly at random for a secret seed,
-// independent of the data. The L0-th smallest hash of each unit is found
-// with one aggregate (min(__h, L0)) and the partials are joined back to it:
-// cheaper than a window partitioned by unit. Exact unless two groups of one
-// unit collide on the 64-bit keyed hash at the threshold (probability below
-// g²·2⁻⁶⁵ for a unit with g groups; the seed is secret and fresh per query,
-// so it cannot be engineered), which would let that unit keep L0+1 groups.
+// carry __h = hash(__u, keys, seed) and __hu = hash(__u, seed): each unit
+// keeps the L0 partials with the smallest keyed hashes — uniformly at
+// random for a secret seed, independent of the data. The L0-th smallest
+// hash of each unit is found with one aggregate (min(__h, L0)) and the
+// partials are joined back to it: cheaper than a window partitioned by
+// unit. Both group and join on the 64-bit __hu rather than the unit's text.
+// Should two units share __hu they are bounded as one, together keeping at
+// most L0 groups, so each keeps fewer than L0: the bound still holds. It
+// is exact unless two groups collide on the 64-bit keyed hash at the
+// threshold (probability below g²·2⁻⁶⁴ for g groups; the seed is secret
+// and fresh per query, so it cannot be engineered), which would keep L0+1.
 func (r *renderer) bounded(from string) string {
-	return fmt.Sprintf("__th AS (SELECT __u, list_max(min(__h, %d)) AS __t FROM %s GROUP BY __u), __bounded AS (SELECT %s.* FROM %s JOIN __th ON (%s.__u = __th.__u) WHERE (%s.__h <= __th.__t))",
+	return fmt.Sprintf("__th AS (SELECT __hu, list_max(min(__h, %d)) AS __t FROM %s GROUP BY __hu), __bounded AS (SELECT %s.* FROM %s JOIN __th ON (%s.__hu = __th.__hu) WHERE (%s.__h <= __th.__t))",
 		r.l0, from, from, from, from, from)
 }
 
@@ -210,9 +219,11 @@ func (r *renderer) needsL0() bool {
 	return false
 }
 
-// hashKey renders the keyed hash of a unit and its group.
+// hashKey renders the keyed hashes of a unit and its group (__h, 63 bits
+// as BIGINT, for which DuckDB's min(x, n) is twice as fast as for UBIGINT)
+// and of the unit (__hu).
 func (r *renderer) hashKey() string {
-	return fmt.Sprintf("hash(__u, %s, %d::UBIGINT) AS __h", r.keys(""), r.seed)
+	return fmt.Sprintf("TRY_CAST((hash(__u, %s, %d::UBIGINT) >> 1) AS BIGINT) AS __h, hash(__u, %d::UBIGINT) AS __hu", r.keys(""), r.seed, r.seed)
 }
 
 func (r *renderer) main() (string, error) {
@@ -220,27 +231,38 @@ func (r *renderer) main() (string, error) {
 	var b strings.Builder
 	b.WriteString("WITH __rows AS (")
 	b.WriteString(r.rows(false))
-	b.WriteString("), __units AS (SELECT __u")
+	// __units: one row per unit and group. The unit itself is not carried
+	// on: the final stage counts rows, and the L0 stage uses __hu.
+	b.WriteString("), __units AS (SELECT ")
+	var cols []string
 	if k := r.keys(""); k != "" {
-		b.WriteString(", " + k)
+		cols = append(cols, k)
 	}
 	for i, a := range an.aggs {
 		switch a.fn {
 		case sluice.AggCount:
 			if a.arg == nil {
-				fmt.Fprintf(&b, ", count(*) AS __n%d", i)
+				cols = append(cols, fmt.Sprintf("count(*) AS __n%d", i))
 			} else {
-				fmt.Fprintf(&b, ", count(__x%d) AS __n%d", i, i)
+				cols = append(cols, fmt.Sprintf("count(__x%d) AS __n%d", i, i))
 			}
 		case sluice.AggSum, sluice.AggAvg:
-			fmt.Fprintf(&b, ", count(__x%d) AS __n%d, TRY_CAST(sum(__x%d) AS BIGINT) AS __s%d", i, i, i, i)
+			// The exact sum leaves as DOUBLE (a cheap conversion, where a
+			// DECIMAL(38) to BIGINT cast divides in 128 bits); the final
+			// stage recovers the integer exactly (see S below).
+			cols = append(cols, fmt.Sprintf("count(__x%d) AS __n%d, TRY_CAST(sum(__x%d) AS DOUBLE) AS __s%d", i, i, i, i))
 		case sluice.AggVar, sluice.AggStddev:
-			fmt.Fprintf(&b, ", count(__x%d) AS __n%d, TRY_CAST(sum(__x%d) AS BIGINT) AS __s%d, sum((TRY_CAST(__x%d AS HUGEINT) * __x%d)) AS __q%d", i, i, i, i, i, i, i)
+			y := fmt.Sprintf("TRY_CAST((__x%d * %s) AS BIGINT)", i, pow10SQL(a.iv.scale))
+			cols = append(cols, fmt.Sprintf("count(__x%d) AS __n%d, TRY_CAST(sum(__x%d) AS DOUBLE) AS __s%d, sum((TRY_CAST(%s AS HUGEINT) * %s)) AS __q%d", i, i, i, i, y, y, i))
 		}
 	}
 	if r.needsL0() {
-		b.WriteString(", " + r.hashKey())
+		cols = append(cols, r.hashKey())
 	}
+	if len(cols) == 0 {
+		cols = append(cols, "count(*) AS __n")
+	}
+	b.WriteString(strings.Join(cols, ", "))
 	b.WriteString(" FROM __rows GROUP BY __u")
 	if k := r.keys(""); k != "" {
 		b.WriteString(", " + k)
@@ -272,8 +294,13 @@ func (r *renderer) main() (string, error) {
 		}
 		zero := "0"
 		c, s, q := zero, zero, zero
-		S := fmt.Sprintf("__s%d", i)
-		Sd := fmt.Sprintf("TRY_CAST(__s%d AS DOUBLE)", i)
+		// S: the unit's sum in integer units of 10^-scale. It left
+		// the per-unit stage as DOUBLE v/10^scale of an integer v with
+		// |v| ≤ Linf·2^40 ≤ 2^50 whenever n ≤ Linf (the only case where
+		// the integer is used): both roundings together err by less than
+		// |v|·2^-51 < 0.5, so round() gives v back exactly.
+		S := fmt.Sprintf("TRY_CAST(round((__s%d * %s)) AS BIGINT)", i, pow10SQL(a.iv.scale))
+		Sd := fmt.Sprintf("(__s%d * %s)", i, pow10SQL(a.iv.scale))
 		switch a.fn {
 		case sluice.AggCount:
 			c = fmt.Sprintf("CAST(coalesce(sum(least(%s, %d)), 0) AS BIGINT)", n, L)

@@ -14,7 +14,7 @@ import (
 // analysts' scalar allowlist.
 var internalFuncs = map[string]bool{
 	"count_star": true, "count": true, "sum": true, "hash": true, "row_number": true, "random": true,
-	"list_max": true, "min": true,
+	"list_max": true, "min": true, ">>": true,
 }
 
 var internalTables = map[string]bool{"__rows": true, "__units": true, "__bounded": true, "__th": true}
