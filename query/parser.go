@@ -3,6 +3,7 @@ package query
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"sluice"
 )
@@ -24,7 +26,12 @@ const MaxSQLBytes = 64 << 10
 type Parser struct {
 	db   *sql.DB
 	stmt *sql.Stmt // json_serialize_sql, prepared once
+	// verified remembers bounded statements that passed Verify.
+	verified *lru.Cache[[sha256.Size]byte, struct{}]
 }
+
+// verifiedShapes is how many verified statements a Parser remembers.
+const verifiedShapes = 4096
 
 // NewParser opens the parser's empty, locked DuckDB instance.
 func NewParser(ctx context.Context) (*Parser, error) {
@@ -53,7 +60,13 @@ func NewParser(ctx context.Context) (*Parser, error) {
 		db.Close()
 		return nil, fmt.Errorf("prepare parser: %w", err)
 	}
-	return &Parser{db: db, stmt: stmt}, nil
+	verified, err := lru.New[[sha256.Size]byte, struct{}](verifiedShapes)
+	if err != nil {
+		stmt.Close()
+		db.Close()
+		return nil, fmt.Errorf("parser cache: %w", err)
+	}
+	return &Parser{db: db, stmt: stmt, verified: verified}, nil
 }
 
 // Close releases the parser's DuckDB instance.
@@ -78,6 +91,12 @@ func (p *Parser) parse(ctx context.Context, text string) (node, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeStatement(out)
+}
+
+// decodeStatement decodes json_serialize_sql's answer, which must hold
+// exactly one SELECT statement, and returns the statement's node.
+func decodeStatement(out []byte) (node, error) {
 	dec := json.NewDecoder(bytes.NewReader(out))
 	dec.UseNumber()
 	var doc map[string]any

@@ -27,16 +27,45 @@ const (
 // privacy.Partial for their meaning). QuantileSQL, when set, returns
 // (keys…, __agg, __v, __n): sampled values per quantile aggregate, rounded
 // to the quantile tree's resolution, with their counts.
+//
+// SQL and QuantileSQL are what Verify checks and Explain shows: the keyed
+// hashes carry seedPlaceholder. Executable returns the statements to run,
+// with the query's secret seed in its place. Keeping the seed out of the
+// checked text lets the checks be remembered per query shape.
 type Bounded struct {
 	SQL         string
 	QuantileSQL string
 	// Tables lists, per dataset, the columns the sandbox must expose.
 	Tables map[string][]string
+
+	seed uint64
+	// rowStage is the length of each statement's row stage prefix
+	// ("WITH __rows AS (…)"), the only part holding analyst text.
+	rowStage, quantileRowStage int
+}
+
+// seedPlaceholder stands for the secret seed in the checked SQL. The
+// renderer writes it only in keyed hashes, after the row stage.
+const seedPlaceholder = "18446744073709551615::UBIGINT"
+
+// Executable returns the statements the sandbox runs: SQL and QuantileSQL
+// with the secret seed in place of seedPlaceholder. The row stage, which
+// holds analyst text (string constants could spell anything), is kept
+// byte for byte; only the renderer's own stages after it change.
+func (b *Bounded) Executable() (sql, quantileSQL string) {
+	seed := fmt.Sprintf("%d::UBIGINT", b.seed)
+	put := func(text string, stage int) string {
+		if text == "" {
+			return ""
+		}
+		return text[:stage] + strings.ReplaceAll(text[stage:], seedPlaceholder, seed)
+	}
+	return put(b.SQL, b.rowStage), put(b.QuantileSQL, b.quantileRowStage)
 }
 
 // Rewrite renders the bounded SQL for an analysed query under the given
 // contribution bounds. seed keys the per-unit choice of groups; it must be
-// secret and fresh per query.
+// secret and fresh per query. It appears only in Executable's statements.
 func (an *Analysis) Rewrite(ob sluice.Obligations, seed uint64) (*Bounded, error) {
 	if ob.L0 < 1 || ob.L0 > MaxL0 {
 		return nil, refuse("rewrite.l0", 0, "groups per unit (L0) must be between 1 and %d, got %d", MaxL0, ob.L0)
@@ -44,15 +73,17 @@ func (an *Analysis) Rewrite(ob sluice.Obligations, seed uint64) (*Bounded, error
 	if ob.Linf < 1 || ob.Linf > MaxLinf {
 		return nil, refuse("rewrite.linf", 0, "rows per unit per group (Linf) must be between 1 and %d, got %d", MaxLinf, ob.Linf)
 	}
-	r := &renderer{an: an, l0: ob.L0, linf: ob.Linf, seed: seed}
-	b := &Bounded{Tables: an.tables()}
+	r := &renderer{an: an, l0: ob.L0, linf: ob.Linf}
+	b := &Bounded{Tables: an.tables(), seed: seed}
 	var err error
 	if b.SQL, err = r.main(); err != nil {
 		return nil, err
 	}
+	b.rowStage = len(rowStagePrefix(r.rows(false)))
 	for _, a := range an.aggs {
 		if a.fn == sluice.AggQuantile {
 			b.QuantileSQL = r.quantiles()
+			b.quantileRowStage = len(rowStagePrefix(r.rows(true)))
 			break
 		}
 	}
@@ -82,8 +113,10 @@ type renderer struct {
 	an   *Analysis
 	l0   int64
 	linf int64
-	seed uint64
 }
+
+// rowStagePrefix is how every bounded statement begins.
+func rowStagePrefix(rows string) string { return "WITH __rows AS (" + rows + ")" }
 
 func pow10(s int) float64 { return math.Pow(10, float64(s)) }
 
@@ -223,17 +256,16 @@ func (r *renderer) needsL0() bool {
 // as BIGINT, for which DuckDB's min(x, n) is twice as fast as for UBIGINT)
 // and of the unit (__hu).
 func (r *renderer) hashKey() string {
-	return fmt.Sprintf("TRY_CAST((hash(__u, %s, %d::UBIGINT) >> 1) AS BIGINT) AS __h, hash(__u, %d::UBIGINT) AS __hu", r.keys(""), r.seed, r.seed)
+	return fmt.Sprintf("TRY_CAST((hash(__u, %s, %s) >> 1) AS BIGINT) AS __h, hash(__u, %s) AS __hu", r.keys(""), seedPlaceholder, seedPlaceholder)
 }
 
 func (r *renderer) main() (string, error) {
 	an := r.an
 	var b strings.Builder
-	b.WriteString("WITH __rows AS (")
-	b.WriteString(r.rows(false))
+	b.WriteString(rowStagePrefix(r.rows(false)))
 	// __units: one row per unit and group. The unit itself is not carried
 	// on: the final stage counts rows, and the L0 stage uses __hu.
-	b.WriteString("), __units AS (SELECT ")
+	b.WriteString(", __units AS (SELECT ")
 	var cols []string
 	if k := r.keys(""); k != "" {
 		cols = append(cols, k)
@@ -356,9 +388,7 @@ func hugeSQL(v *big.Int) string {
 func (r *renderer) quantiles() string {
 	an := r.an
 	var b strings.Builder
-	b.WriteString("WITH __rows AS (")
-	b.WriteString(r.rows(true))
-	b.WriteString(")")
+	b.WriteString(rowStagePrefix(r.rows(true)))
 	keys := r.keys("")
 	if r.needsL0() {
 		b.WriteString(", __units AS (SELECT __u, " + keys + ", " + r.hashKey() + " FROM __rows GROUP BY __u, " + keys + ")")

@@ -19,6 +19,9 @@ func TestScanTree(t *testing.T) {
 	}{
 		{`SELECT count(*) FROM tax_monthly WHERE filing_status = 'x","function_name":"read_csv'`, true},
 		{`SELECT count(*) FROM tax_monthly WHERE filing_status = '"table_name":"secret"'`, true},
+		{`SELECT count(*) FROM tax_monthly WHERE filing_status = 'x\' AND credit_code = '","function_name":"read_csv'`, true},
+		{`SELECT count(*) FROM tax_monthly WHERE filing_status = 'x\' AND md5(credit_code) = '\'`, false},
+		{`SELECT count(*) FROM tax_monthly WHERE filing_status = '\":\"' AND md5(credit_code) = 'y'`, false},
 		{"SELECT count(*) FROM read_csv('x')", false},
 		{"SELECT count(*) FROM enterprise", false},
 		{"SELECT count(*) FROM main.tax_monthly", false},

@@ -3,6 +3,7 @@ package query
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -23,7 +24,45 @@ var internalTables = map[string]bool{"__rows": true, "__units": true, "__bounded
 // tree: one SELECT, reading only the plan's datasets, calling only allowed
 // functions; and the row-level stage must re-analyse to exactly what was
 // rendered (a fix-point), so the printer cannot have changed the meaning.
+//
+// A statement that passed is remembered (see verifiedKey), so a query shape
+// seen before costs a hash instead of a re-parse.
 func (p *Parser) Verify(ctx context.Context, an *Analysis, b *Bounded, cat Catalog) error {
+	key, err := verifiedKey(an, b)
+	if err != nil {
+		return err
+	}
+	if _, ok := p.verified.Get(key); ok {
+		return nil
+	}
+	if err := p.verify(ctx, an, b); err != nil {
+		return err
+	}
+	p.verified.Add(key, struct{}{})
+	return nil
+}
+
+// verifiedKey names everything verify reads: the two statements, the row
+// stages the analysis renders (which carry its unit, keys, aggregate
+// arguments and filters) and the definitions of the datasets it reads.
+func verifiedKey(an *Analysis, b *Bounded) ([sha256.Size]byte, error) {
+	h := sha256.New()
+	r := &renderer{an: an}
+	for _, s := range []string{b.SQL, b.QuantileSQL, r.rows(false), r.rows(true)} {
+		fmt.Fprintf(h, "%d:%s", len(s), s)
+	}
+	enc := json.NewEncoder(h)
+	for _, rel := range an.rels {
+		if err := enc.Encode(rel.ds); err != nil {
+			return [sha256.Size]byte{}, internal("fingerprint dataset %s: %v", rel.ds.ID, err)
+		}
+	}
+	var key [sha256.Size]byte
+	h.Sum(key[:0])
+	return key, nil
+}
+
+func (p *Parser) verify(ctx context.Context, an *Analysis, b *Bounded) error {
 	allowed := map[string]bool{}
 	for _, d := range an.Plan.Datasets {
 		allowed[strings.ToLower(d)] = true
@@ -43,16 +82,16 @@ func (p *Parser) Verify(ctx context.Context, an *Analysis, b *Bounded, cat Catal
 			return err
 		}
 		// The row stage, where everything from the analyst lives, must
-		// re-analyse to what was rendered (a fix-point). It is embedded
-		// verbatim in the statement above.
+		// re-analyse to what was rendered (a fix-point). It is taken from
+		// the tree DuckDB parsed for the whole statement, so what is
+		// checked is what runs.
 		quantiles := text == b.QuantileSQL
-		stage := r.rows(quantiles)
-		if !strings.Contains(text, "WITH __rows AS ("+stage+")") {
-			return internal("bounded SQL does not embed its row stage")
+		if !strings.HasPrefix(text, rowStagePrefix(r.rows(quantiles))) {
+			return internal("bounded SQL does not begin with its row stage")
 		}
-		rows, err := p.parse(ctx, stage)
+		rows, err := cteQuery(raw, "__rows")
 		if err != nil {
-			return internal("re-parse of the row stage failed: %v", err)
+			return err
 		}
 		a := &analyzer{cat: catalogOf(an)}
 		rel, err := a.rowLevel(rows, ctes{}, 0)
@@ -69,17 +108,94 @@ func (p *Parser) Verify(ctx context.Context, an *Analysis, b *Bounded, cat Catal
 	return nil
 }
 
-// keyValues returns the string values of a key in serialized JSON. Inside
-// a JSON string every quote is escaped, so `"key":"` only matches real keys.
-func keyValues(raw []byte, key string) []string {
-	pat := []byte(`"` + key + `":"`)
-	var out []string
-	for i := 0; ; {
-		j := bytes.Index(raw[i:], pat)
-		if j < 0 {
-			return out
+// cteQuery returns the query node of the first CTE of the one statement
+// serialized in raw, which must be named name and be the only CTE of that
+// name anywhere in the statement. Only that CTE is decoded into a tree
+// (the rest of the statement is checked by scanTree); it is located by the
+// serializer's fixed layout, so a different layout fails closed.
+func cteQuery(raw []byte, name string) (node, error) {
+	var head []byte
+	for _, typ := range []string{"SELECT_NODE", "SET_OPERATION_NODE"} { // UNION ALL of quantiles
+		h := []byte(`{"error":false,"statements":[{"node":{"type":"` + typ + `","cte_map":{"map":[{"key":"` + name + `","value":`)
+		if bytes.HasPrefix(raw, h) {
+			head = h
 		}
-		start := i + j + len(pat)
+	}
+	if head == nil {
+		return nil, internal("bounded SQL does not begin with its %s stage", name)
+	}
+	if n := bytes.Count(raw, []byte(`"key":"`+name+`"`)); n != 1 {
+		return nil, internal("bounded SQL defines %s %d times", name, n)
+	}
+	value := raw[len(head):]
+	end := valueEnd(value)
+	if end < 0 {
+		return nil, internal("re-parse of bounded SQL failed: malformed %s stage", name)
+	}
+	dec := json.NewDecoder(bytes.NewReader(value[:end]))
+	dec.UseNumber()
+	var v map[string]any
+	if err := dec.Decode(&v); err != nil {
+		return nil, internal("re-parse of bounded SQL failed: %v", err)
+	}
+	q := node(v).child("query").child("node")
+	if q == nil {
+		return nil, internal("bounded SQL's %s stage has no query", name)
+	}
+	return q, nil
+}
+
+// valueEnd returns the length of the JSON object or array raw begins with,
+// skipping strings; -1 if it does not end.
+func valueEnd(raw []byte) int {
+	if len(raw) == 0 || (raw[0] != '{' && raw[0] != '[') {
+		return -1
+	}
+	depth, inString := 0, false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		}
+	}
+	return -1
+}
+
+// stringPairs calls fn for each "key":"value" pair of serialized JSON
+// whose value is a string, in one pass. Inside a JSON string every quote
+// is escaped, so an unescaped `":"` only separates a real key from its
+// string value; keys of DuckDB's trees hold no escapes.
+func stringPairs(raw []byte, fn func(key, value string) error) error {
+	sep := []byte(`":"`)
+	for i := 0; ; {
+		j := bytes.Index(raw[i:], sep)
+		if j < 0 {
+			return nil
+		}
+		at := i + j
+		if at == 0 || raw[at-1] == '\\' {
+			i = at + 1
+			continue
+		}
+		ks := bytes.LastIndexByte(raw[:at], '"')
+		start := at + len(sep)
 		end := start
 		for end < len(raw) && raw[end] != '"' {
 			if raw[end] == '\\' {
@@ -90,7 +206,11 @@ func keyValues(raw []byte, key string) []string {
 		if end > len(raw) {
 			end = len(raw)
 		}
-		out = append(out, string(raw[start:end]))
+		if ks >= 0 {
+			if err := fn(string(raw[ks+1:at]), string(raw[start:end])); err != nil {
+				return err
+			}
+		}
 		i = end
 	}
 }
@@ -99,36 +219,37 @@ func keyValues(raw []byte, key string) []string {
 // and functions, no table functions, subquery expressions, parameters or
 // qualified table names, no set operation but UNION ALL.
 func scanTree(raw []byte, datasets map[string]bool) error {
-	for _, v := range keyValues(raw, "table_name") {
-		name := strings.ToLower(v)
-		if !datasets[name] && !internalTables[name] && !strings.HasPrefix(name, "__sample") {
-			return internal("bounded SQL reads %s, which the plan does not", name)
-		}
-	}
-	for _, v := range keyValues(raw, "function_name") {
-		name := strings.ToLower(v)
-		if _, ok := scalarFuncs[name]; !ok && !internalFuncs[name] {
-			return internal("bounded SQL calls %s", name)
-		}
-	}
-	for _, v := range keyValues(raw, "class") {
-		switch v {
-		case "SUBQUERY", "PARAMETER", "LAMBDA", "LAMBDA_REF", "POSITIONAL_REFERENCE", "COLLATE":
-			return internal("bounded SQL contains %s", v)
-		}
-	}
-	for _, v := range keyValues(raw, "type") {
-		switch v {
-		case "TABLE_FUNCTION", "SHOW_REF", "PIVOT", "EXPRESSION_LIST", "RECURSIVE_CTE_NODE", "COLUMN_DATA":
-			return internal("bounded SQL contains %s", v)
-		}
-	}
-	for _, k := range []string{"schema_name", "catalog_name"} {
-		for _, v := range keyValues(raw, k) {
+	err := stringPairs(raw, func(key, v string) error {
+		switch key {
+		case "table_name":
+			name := strings.ToLower(v)
+			if !datasets[name] && !internalTables[name] && !strings.HasPrefix(name, "__sample") {
+				return internal("bounded SQL reads %s, which the plan does not", name)
+			}
+		case "function_name":
+			name := strings.ToLower(v)
+			if _, ok := scalarFuncs[name]; !ok && !internalFuncs[name] {
+				return internal("bounded SQL calls %s", name)
+			}
+		case "class":
+			switch v {
+			case "SUBQUERY", "PARAMETER", "LAMBDA", "LAMBDA_REF", "POSITIONAL_REFERENCE", "COLLATE":
+				return internal("bounded SQL contains %s", v)
+			}
+		case "type":
+			switch v {
+			case "TABLE_FUNCTION", "SHOW_REF", "PIVOT", "EXPRESSION_LIST", "RECURSIVE_CTE_NODE", "COLUMN_DATA":
+				return internal("bounded SQL contains %s", v)
+			}
+		case "schema_name", "catalog_name":
 			if v != "" {
 				return internal("bounded SQL names a qualified table")
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if bytes.Contains(raw, []byte(`"setop_all":false`)) {
 		return internal("bounded SQL uses a set operation other than UNION ALL")

@@ -6,6 +6,7 @@ package service
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"sluice"
 	"sluice/policy"
@@ -95,7 +98,14 @@ type Service struct {
 	retention int
 	// fetchedObjs memoises object-store fetches: location → fetched.
 	fetchedObjs sync.Map
+	// planChecked remembers bounded statements whose bound plans passed
+	// both checks in sandboxes exposing exactly the same tables, files,
+	// columns and aliases (see planCheckKey).
+	planChecked *lru.Cache[[sha256.Size]byte, struct{}]
 }
+
+// planCheckShapes is how many checked plans a Service remembers.
+const planCheckShapes = 4096
 
 // New opens a Service.
 func New(ctx context.Context, cfg Config) (*Service, error) {
@@ -117,6 +127,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.planChecked, err = lru.New[[sha256.Size]byte, struct{}](planCheckShapes); err != nil {
+		return nil, err
 	}
 	s.pool = newPool(func(ctx context.Context, threads int, tables []sandbox.Table) (*sandbox.Sandbox, error) {
 		cfg := s.sandbox
@@ -294,33 +307,16 @@ func (s *Service) execute(ctx context.Context, ex *Explanation) (groups []privac
 		exposed = append(exposed, query.Source{Catalog: alias, Columns: t.Columns})
 		read = append(read, query.Source{Catalog: alias, Columns: ex.bounded.Tables[t.Name]})
 	}
-	for _, q := range []string{ex.SQL, ex.QuantileSQL} {
-		if q == "" {
-			continue
-		}
-		js, err := sb.SerializePlan(ctx, q)
-		if err != nil {
+	checkKey := planCheckKey(key, exposed, read, ex.SQL, ex.QuantileSQL)
+	if _, ok := s.planChecked.Get(checkKey); !ok {
+		if err := s.checkPlans(ctx, sb, ex, exposed, read); err != nil {
 			return nil, false, err
 		}
-		if err := query.CheckBoundPlan(js, exposed); err != nil {
-			return nil, false, err
-		}
-		// DuckDB 1.5.6 cannot serialize some optimized join plans ("Failed to
-		// bind column reference … inequal types") although it runs them; the
-		// unoptimized check above already holds the scans to the authorised
-		// columns, so such a plan goes on with that check alone.
-		if js, err = sb.SerializeOptimizedPlan(ctx, q); err != nil {
-			if se := (*sluice.Error)(nil); !errors.As(err, &se) || se.Rule != sandbox.RulePlan {
-				return nil, false, err
-			}
-			s.log.Warn("optimized plan not serializable; checked unoptimized only", "digest", ex.Plan.Digest, "cause", sandbox.Cause(err))
-			continue
-		}
-		if err := query.CheckBoundPlan(js, read); err != nil {
-			return nil, false, err
-		}
+		s.planChecked.Add(checkKey, struct{}{})
 	}
-	res, err := sb.Query(ctx, ex.SQL)
+	// What runs is the checked text with the query's secret seed.
+	runSQL, runQuantileSQL := ex.bounded.Executable()
+	res, err := sb.Query(ctx, runSQL)
 	if err != nil {
 		if c := sandbox.Cause(err); c != nil {
 			s.log.Warn("sandbox query failed", "digest", ex.Plan.Digest, "cause", c)
@@ -334,8 +330,8 @@ func (s *Service) execute(ctx context.Context, ex *Explanation) (groups []privac
 	if groups, err = fillDomains(ex.Plan, groups); err != nil {
 		return nil, true, err
 	}
-	if ex.QuantileSQL != "" {
-		qres, err := sb.Query(ctx, ex.QuantileSQL)
+	if runQuantileSQL != "" {
+		qres, err := sb.Query(ctx, runQuantileSQL)
 		if err != nil {
 			if c := sandbox.Cause(err); c != nil {
 				s.log.Warn("sandbox quantile query failed", "digest", ex.Plan.Digest, "cause", c)
@@ -348,6 +344,61 @@ func (s *Service) execute(ctx context.Context, ex *Explanation) (groups []privac
 	}
 	healthy = true
 	return groups, true, nil
+}
+
+// planCheckKey names what the bound-plan checks of a statement depend on:
+// the sandbox's exposed tables (its pool key: names, files, columns,
+// threads), the aliases and columns checked, and the checked statements
+// (which carry the seed placeholder, not the seed).
+func planCheckKey(poolKey string, exposed, read []query.Source, sqls ...string) [sha256.Size]byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d:%s", len(poolKey), poolKey)
+	for _, set := range [][]query.Source{exposed, read} {
+		fmt.Fprintf(h, "|%d", len(set))
+		for _, src := range set {
+			fmt.Fprintf(h, "|%d:%s|%d", len(src.Catalog), src.Catalog, len(src.Columns))
+			for _, c := range src.Columns {
+				fmt.Fprintf(h, "|%d:%s", len(c), c)
+			}
+		}
+	}
+	for _, q := range sqls {
+		fmt.Fprintf(h, "|%d:%s", len(q), q)
+	}
+	var key [sha256.Size]byte
+	h.Sum(key[:0])
+	return key
+}
+
+// checkPlans checks DuckDB's bound plans of the query's statements in sb.
+func (s *Service) checkPlans(ctx context.Context, sb *sandbox.Sandbox, ex *Explanation, exposed, read []query.Source) error {
+	for _, q := range []string{ex.SQL, ex.QuantileSQL} {
+		if q == "" {
+			continue
+		}
+		js, err := sb.SerializePlan(ctx, q)
+		if err != nil {
+			return err
+		}
+		if err := query.CheckBoundPlan(js, exposed); err != nil {
+			return err
+		}
+		// DuckDB 1.5.6 cannot serialize some optimized join plans ("Failed to
+		// bind column reference … inequal types") although it runs them; the
+		// unoptimized check above already holds the scans to the authorised
+		// columns, so such a plan goes on with that check alone.
+		if js, err = sb.SerializeOptimizedPlan(ctx, q); err != nil {
+			if se := (*sluice.Error)(nil); !errors.As(err, &se) || se.Rule != sandbox.RulePlan {
+				return err
+			}
+			s.log.Warn("optimized plan not serializable; checked unoptimized only", "digest", ex.Plan.Digest, "cause", sandbox.Cause(err))
+			continue
+		}
+		if err := query.CheckBoundPlan(js, read); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fetchTTL is how long a fetched object is used without asking the object
