@@ -117,3 +117,12 @@ type Obligations struct {
 	Aggregates []AggFunc `json:"aggregates"` // allowed aggregate kinds; empty = all
 	MaxGroups  int       `json:"max_groups"` // cap on released groups; 0 = default
 }
+
+// The quantile tree: the rewriter sends sampled values at the midpoints of
+// QuantileBranching^QuantileTreeHeight equal leaves between a measure's
+// bounds, and the release builds its noisy tree over the same leaves.
+const (
+	QuantileTreeHeight = 3
+	QuantileBranching  = 16
+	QuantileLeaves     = QuantileBranching * QuantileBranching * QuantileBranching // Branching^Height
+)

@@ -19,9 +19,10 @@ import "math"
 // picks the narrowest of 999 splits of α after seeing the noisy values, which
 // makes the choice data-dependent; a fixed split keeps the guarantee exact.
 //
-// quantile: none. The tree's error depends on noise at every level and on
-// the data's distribution within leaves; an interval would need a coverage
-// argument we have not made or tested, so CI is nil.
+// quantile: from the noisy quantile tree the estimate comes from, by a
+// union bound over every leaf boundary (see quantile.go). It covers the
+// quantile of the sampled, clamped values to the leaf width, and is
+// conservative.
 
 // meanInterval returns a 95 % interval, in fixed point, for the mean of the
 // bounded values, mid' + (Sum/2)/max(Count, 1), given the noisy count c and

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/google/differential-privacy/go/v3/dpagg"
 	"github.com/google/differential-privacy/go/v3/noise"
 
 	"sluice"
@@ -56,16 +55,16 @@ import (
 //     multiplied by c/(c−1) when the noisy count c exceeds 1 (Bessel's
 //     correction), so a sample variance lies in [0, 2·((Upper−Lower)/2)²].
 //     stddev is the square root of the variance.
-//   - quantile: dpagg.BoundedQuantiles (tree height 4, branching 16) over
-//     [Lower, Upper] with MaxPartitionsContributed L0 and
-//     MaxContributionsPerPartition L∞; each bucket value is added Count
-//     times and Result(Quantile) is released.
+//   - quantile: the quantile tree of dpagg.BoundedQuantiles (height 3,
+//     branching 16, the rewriter's 4,096 leaves) over [Lower, Upper], its
+//     nodes noised with the library's AddNoiseFloat64 for L0 = 3·L0 and
+//     L∞ = L∞, and the library's walk for the estimate (see quantile.go).
 //
-// Every number except quantiles carries a 95 % confidence interval for the
-// value after contribution bounding and before noise (bounding bias is not
-// included); count and sum use the library's intervals, avg, var and stddev
-// intervals derived from them (see meanInterval and varianceInterval).
-// Quantiles carry no interval (CI is nil) and a note says so.
+// Every number carries a 95 % confidence interval for the value after
+// contribution bounding and before noise (bounding bias is not included);
+// count and sum use the library's intervals, avg, var and stddev intervals
+// derived from them (see meanInterval and varianceInterval), quantiles an
+// interval from their noisy tree (see quantile.go).
 //
 // Rows follow plan.Outputs: keys as Value{Key}, aggregates as
 // Value{Number, CI}. HAVING, ORDER BY and LIMIT are applied elsewhere.
@@ -90,7 +89,7 @@ func Release(plan *sluice.Plan, ob sluice.Obligations, groups []Group) (*sluice.
 	if err != nil {
 		return nil, err
 	}
-	r := &releaser{b: b, ob: ob, offsets: map[offsetKey][2]float64{}}
+	r := &releaser{b: b, ob: ob, offsets: map[offsetKey][2]float64{}, tails: map[*mechanism]*tailBounds{}}
 
 	rel := &sluice.Release{
 		Rows:    [][]sluice.Value{},
@@ -185,7 +184,7 @@ func notes(plan *sluice.Plan) []string {
 		n = append(n, "avg, var and stddev are ratios of noisy sums to a noisy count (clamped to at least 1) and are clamped to their bounds, so they are biased for small groups; their intervals are derived conservatively from the intervals of the noisy count and sums.")
 	}
 	if has[sluice.AggQuantile] {
-		n = append(n, "Quantiles (median, min, max, quantile) come from a noisy quantile tree and carry no confidence interval.")
+		n = append(n, "Quantiles (median, min, max, quantile) come from a noisy quantile tree over the sampled rows (at most L∞ per unit and group); min and max are its 0.5 % and 99.5 % quantiles. Their 95 % intervals cover the quantile of those rows, to 1/4096 of the bounds' range, and are conservative.")
 	}
 	return n
 }
@@ -202,6 +201,7 @@ type releaser struct {
 	b       *budget
 	ob      sluice.Obligations
 	offsets map[offsetKey][2]float64
+	tails   map[*mechanism]*tailBounds // quantile trees' noise bounds
 }
 
 // offset returns the library's (1−alpha) interval for a value of 0 with m's
@@ -394,35 +394,35 @@ func maxVariance(ap *aggPlan) float64 {
 	return h * h
 }
 
-// quantile releases a quantile from the library's quantile tree.
+// quantile releases a quantile and its interval from a noisy quantile
+// tree (see quantile.go).
 func (r *releaser) quantile(ap *aggPlan, p Partial) (sluice.Value, error) {
 	m := &ap.mechs[0]
-	bq, err := dpagg.NewBoundedQuantiles(&dpagg.BoundedQuantilesOptions{
-		Epsilon:                      m.eps,
-		Delta:                        m.noiseDelta,
-		MaxPartitionsContributed:     r.ob.L0,
-		MaxContributionsPerPartition: r.ob.Linf,
-		Lower:                        ap.agg.Lower,
-		Upper:                        ap.agg.Upper,
-		Noise:                        r.b.nz,
-		TreeHeight:                   treeHeight,
-		BranchingFactor:              branching,
-	})
-	if err != nil {
-		return sluice.Value{}, fmt.Errorf("privacy: quantile tree: %w", err)
-	}
-	for _, bk := range p.Buckets {
-		for range bk.Count {
-			if err := bq.Add(bk.Value); err != nil {
-				return sluice.Value{}, fmt.Errorf("privacy: quantile tree: %w", err)
-			}
+	tail, ok := r.tails[m]
+	if !ok {
+		var err error
+		if tail, err = newTailBounds(r.b.kind == sluice.NoiseGaussian, m.l0, m.sens, m.eps, m.noiseDelta); err != nil {
+			return sluice.Value{}, err
 		}
+		r.tails[m] = tail
 	}
-	v, err := bq.Result(ap.agg.Quantile)
+	t := newQuantileTree(ap.agg.Lower, ap.agg.Upper, p.Buckets, func(c int64) (float64, error) {
+		v, err := r.b.nz.AddNoiseFloat64(float64(c), m.l0, m.sens, m.eps, m.noiseDelta)
+		if err != nil {
+			return 0, fmt.Errorf("privacy: quantile tree: %w", err)
+		}
+		return v, nil
+	}, tail)
+	q := clamp(ap.agg.Quantile, 0.005, 0.995) // as the library's adjustRank
+	v, err := t.estimate(q)
 	if err != nil {
-		return sluice.Value{}, fmt.Errorf("privacy: quantile tree: %w", err)
+		return sluice.Value{}, err
 	}
-	return sluice.Value{Number: &v}, nil
+	lo, hi, err := t.interval(q, v)
+	if err != nil {
+		return sluice.Value{}, err
+	}
+	return number(v, lo, hi), nil
 }
 
 // clamp limits x to [lo, hi].

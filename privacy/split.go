@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/google/differential-privacy/go/v3/dpagg"
 	"github.com/google/differential-privacy/go/v3/noise"
 
 	"sluice"
@@ -34,9 +33,6 @@ const (
 	defaultMaxGroups = 10000
 	// ciAlpha is one minus the confidence level of released intervals.
 	ciAlpha = 0.05
-	// treeHeight and branching shape the library's quantile tree.
-	treeHeight = dpagg.DefaultTreeHeight
-	branching  = dpagg.DefaultBranchingFactor
 )
 
 // minEpsilon is the smallest ε the library accepts (2^-50).

@@ -44,7 +44,7 @@ func TestSplitSharesAndLabels(t *testing.T) {
 		{"stddev(x): count", 2, 3},
 		{"stddev(x): sum", 2, 3 * 4},
 		{"stddev(x): sum of squares", 2, 3 * 4 * 4},
-		{"quantile(x, 0.5)", 2 * 4, 3},
+		{"quantile(x, 0.5)", 2 * sluice.QuantileTreeHeight, 3},
 	}
 	if len(ch) != len(want) {
 		t.Fatalf("got %d charges, want %d: %+v", len(ch), len(want), ch)

@@ -10,8 +10,8 @@ import (
 )
 
 // quantileLeaves is the resolution at which sampled values are sent to the
-// quantile tree: (upper − lower) / quantileLeaves.
-const quantileLeaves = 4096
+// quantile tree: (upper − lower) / quantileLeaves, the tree's leaves.
+const quantileLeaves = sluice.QuantileLeaves
 
 // Limits on contribution bounds, so that every per-unit partial fits the
 // integer types used and the noise library's overflow checks hold

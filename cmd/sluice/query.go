@@ -180,7 +180,7 @@ func printRelease(w io.Writer, res *service.Result, format string) error {
 			}
 			s := numText(v.Number, 'f')
 			if v.CI != nil && v.Number != nil {
-				s += " ± " + formatNumber((v.CI.Upper-v.CI.Lower)/2, 'f')
+				s += " " + intervalText(*v.Number, *v.CI)
 			}
 			cells = append(cells, s)
 		}
@@ -189,7 +189,7 @@ func printRelease(w io.Writer, res *service.Result, format string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "(%d groups released; values ± half-width of the 95%% confidence interval)\n", len(rel.Rows))
+	fmt.Fprintf(w, "(%d groups released; values ± half-width of the 95%% confidence interval, or [lower, upper] when it is not centred on the value)\n", len(rel.Rows))
 	for _, s := range rel.Suppressed {
 		fmt.Fprintf(w, "suppressed [%s]: %s", s.Rule, s.Reason)
 		if len(s.Keys) > 0 {
@@ -238,4 +238,15 @@ func formatNumber(v float64, f byte) string {
 		return strconv.FormatFloat(v, 'f', 2, 64)
 	}
 	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+// intervalText renders a confidence interval: ± its half-width when it is
+// centred on v (noise intervals), [lower, upper] otherwise (clamped
+// averages, quantiles).
+func intervalText(v float64, ci sluice.Interval) string {
+	h := (ci.Upper - ci.Lower) / 2
+	if math.Abs(ci.Lower+h-v) <= 1e-9*math.Max(1, math.Abs(v)) {
+		return "± " + formatNumber(h, 'f')
+	}
+	return "[" + formatNumber(ci.Lower, 'f') + ", " + formatNumber(ci.Upper, 'f') + "]"
 }
