@@ -337,8 +337,8 @@ func (r *renderer) main() (string, error) {
 		case sluice.AggCount:
 			c = fmt.Sprintf("CAST(coalesce(sum(least(%s, %d)), 0) AS BIGINT)", n, L)
 		case sluice.AggSum:
+			// A sum's release reads its sum only (privacy.Partial).
 			lo, hi := fixed(a)
-			c = fmt.Sprintf("CAST(coalesce(sum(least(%s, %d)), 0) AS BIGINT)", n, L)
 			s = scaled(S, Sd, big.NewInt(min(0, L*lo)), big.NewInt(max(0, L*hi)))
 		case sluice.AggAvg, sluice.AggVar, sluice.AggStddev:
 			lo, hi := fixed(a)
