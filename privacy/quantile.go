@@ -28,19 +28,29 @@ import (
 // (1−q)·ΣL − q·ΣR, where L and R are the canonical node decompositions of
 // leaves [0, t) and [t, leaves). Its noisy version D̃(t) adds (1−q)·Σ_L η −
 // q·Σ_R η of independent node noises η, whose tails are bounded from the
-// noise parameters alone (tailBounds): P(D̃(t) − D(t) ≥ z_t) ≤ α/2, and the
-// same for the other tail. The boundaries tested are the fixed set T of
+// noise parameters alone (tailBounds).
+//
+// Runs over a fixed set (probability ≤ 0.04 of failing): T is the set of
 // multiples of 16 leaves (every node one level above the leaves), which
-// needs the noisy nodes of the two upper levels only. The upper end b̂ is
-// the start of the run of boundaries of T, up to the last, where D̃ ≥ z;
-// the lower end â the end of the run from the first where D̃ ≤ −z. The
-// upper end fails only if D(b̂) < 0: then t₀, the last boundary of T with
-// D < 0 (fixed by the data, not the noise), lies in that run, so its noise
-// exceeded z: probability ≤ α/2. Likewise for â with t₁, the first
-// boundary with D ≥ 0. So [lo + â·w, lo + b̂·w] (w the leaf width; the
-// bounds themselves when a run is empty) covers the quantile with
-// probability ≥ 1 − α, without a union bound; it is widened to contain the
-// estimate, which keeps the guarantee. It covers the quantile of the
+// needs the noisy nodes of the two upper levels only, and each test is at
+// level 0.02 on its side. The upper end b̂ is the start of the run of
+// boundaries of T, up to the last, where D̃ ≥ z; the lower end â the end of
+// the run from the first where D̃ ≤ −z. The upper end fails only if
+// D(b̂) < 0: then t₀, the last boundary of T with D < 0 (fixed by the data,
+// not the noise), lies in that run, so its noise exceeded z: probability
+// ≤ 0.02. Likewise for â with t₁, the first boundary of T with D ≥ 0. No
+// union bound is needed, however many boundaries are tested.
+//
+// Refinement (probability ≤ 0.01 of failing): within the 16 leaves below
+// b̂ and above â, leaf boundaries are tested at 0.01/(2·4095) each; by the
+// union bound over all 2·4095 one-sided tests, every conclusion "D(t) > 0"
+// from D̃(t) ≥ z or "D(t) < 0" from D̃(t) ≤ −z holds at once with
+// probability ≥ 0.99, so boundaries may be chosen after seeing the runs.
+//
+// The interval [lo + â'·w, lo + b̂'·w] (w the leaf width, â' ≥ â and
+// b̂' ≤ b̂ the refined ends, the bounds themselves when nothing passed)
+// covers the quantile with probability ≥ 0.95; it is widened to contain
+// the estimate, which keeps the guarantee. It covers the quantile of the
 // sampled, clamped values (as the other intervals cover the bounded
 // statistic), to the leaf width.
 
@@ -53,6 +63,10 @@ const (
 	// constants for skipping near-empty children and comparing ranks.
 	libraryAlpha     = 0.0075
 	libraryTolerance = 1e-6
+	// coarseAlpha and fineAlpha split the interval's α (ciAlpha) between
+	// the runs over T and the refinement at leaf boundaries.
+	coarseAlpha = 0.04
+	fineAlpha   = ciAlpha - coarseAlpha
 )
 
 // quantileTree is one group's noisy tree for one quantile aggregate.
@@ -220,20 +234,26 @@ func (t *quantileTree) split(q float64, boundary int) (d float64, nl, nr int, er
 // interval returns the 1 − α interval for the rank-q quantile around the
 // estimate est (see the comment on quantiles at the top of this file).
 func (t *quantileTree) interval(q, est float64) (lo, hi float64, err error) {
-	step := branching // leaves per node one level above the leaves
+	test := func(boundary int, alpha float64) (int8, error) {
+		d, nl, nr, err := t.split(q, boundary)
+		if err != nil {
+			return 0, err
+		}
+		switch z := t.tail.z(q, nl, nr, alpha); {
+		case d >= z:
+			return 1, nil
+		case d <= -z:
+			return -1, nil
+		}
+		return 0, nil
+	}
+	// The coarse runs, over the boundaries of T (multiples of step).
+	step := branching
 	n := t.leaves / step
-	// pass[k] is +1 where D̃ ≥ z at boundary k·step, −1 where D̃ ≤ −z.
 	pass := make([]int8, n)
 	for k := 1; k < n; k++ {
-		d, nl, nr, err := t.split(q, k*step)
-		if err != nil {
+		if pass[k], err = test(k*step, coarseAlpha/2); err != nil {
 			return 0, 0, err
-		}
-		switch z := t.tail.z(q, nl, nr); {
-		case d >= z:
-			pass[k] = 1
-		case d <= -z:
-			pass[k] = -1
 		}
 	}
 	b := n // the run of +1 that reaches the last boundary starts at b
@@ -244,24 +264,48 @@ func (t *quantileTree) interval(q, est float64) (lo, hi float64, err error) {
 	for k := 1; k < n && pass[k] == -1; k++ {
 		a = k
 	}
-	return math.Min(t.value(a*step), est), math.Max(t.value(b*step), est), nil
+	// The refinement, at leaf boundaries inside the cell below b and the
+	// cell above a, each tested at fineAlpha shared by all leaf boundaries.
+	fine := fineAlpha / float64(2*(t.leaves-1))
+	hiLeaf := b * step
+	for l := (b-1)*step + 1; l < b*step; l++ {
+		p, err := test(l, fine)
+		if err != nil {
+			return 0, 0, err
+		}
+		if p == 1 {
+			hiLeaf = l
+			break
+		}
+	}
+	loLeaf := a * step
+	for l := (a+1)*step - 1; l > a*step; l-- {
+		p, err := test(l, fine)
+		if err != nil {
+			return 0, 0, err
+		}
+		if p == -1 {
+			loLeaf = l
+			break
+		}
+	}
+	return math.Min(t.value(loLeaf), est), math.Max(t.value(hiLeaf), est), nil
 }
 
 // tailBounds gives, for one mechanism's node noise, the bound z with
-// P(S ≥ z) ≤ α₁ for S = (1−q)·Σ of nl node noises − q·Σ of nr others,
-// where α₁ = α/2. Bounds are memoised by (q, nl, nr).
+// P(S ≥ z) ≤ α₁ for S = (1−q)·Σ of nl node noises − q·Σ of nr others.
+// Bounds are memoised by (q, nl, nr, α₁).
 type tailBounds struct {
 	gaussian bool
 	// scale is the Laplace scale λ = L0·L∞/ε, or the Gaussian σ, inflated
 	// by a relative 2^-30 for the library's discretisation (its grid is
 	// below 2^-40·λ).
-	scale  float64
-	alpha1 float64
-	memo   map[[3]float64]float64
+	scale float64
+	memo  map[[4]float64]float64
 }
 
 func newTailBounds(gaussian bool, l0 int64, linf, eps, delta float64) (*tailBounds, error) {
-	tb := &tailBounds{gaussian: gaussian, alpha1: ciAlpha / 2, memo: map[[3]float64]float64{}}
+	tb := &tailBounds{gaussian: gaussian, memo: map[[4]float64]float64{}}
 	if gaussian {
 		tb.scale = noise.SigmaForGaussian(l0, linf, eps, delta)
 	} else {
@@ -274,9 +318,10 @@ func newTailBounds(gaussian bool, l0 int64, linf, eps, delta float64) (*tailBoun
 	return tb, nil
 }
 
-// z returns the bound for one tail (the other is the same by symmetry).
-func (tb *tailBounds) z(q float64, nl, nr int) float64 {
-	k := [3]float64{q, float64(nl), float64(nr)}
+// z returns the bound for one tail at α₁ (the other is the same by
+// symmetry).
+func (tb *tailBounds) z(q float64, nl, nr int, alpha1 float64) float64 {
+	k := [4]float64{q, float64(nl), float64(nr), alpha1}
 	if v, ok := tb.memo[k]; ok {
 		return v
 	}
@@ -286,9 +331,9 @@ func (tb *tailBounds) z(q float64, nl, nr int) float64 {
 		// The library's Gaussian is a symmetric binomial, sub-Gaussian with
 		// its variance: P(S ≥ z) ≤ exp(−z²/(2·Var S)).
 		v := tb.scale * tb.scale * (float64(nl)*a*a + float64(nr)*b*b)
-		z = math.Sqrt(2 * v * math.Log(1/tb.alpha1))
+		z = math.Sqrt(2 * v * math.Log(1/alpha1))
 	} else {
-		z = laplaceSumTail(tb.scale, a, nl, b, nr, tb.alpha1)
+		z = laplaceSumTail(tb.scale, a, nl, b, nr, alpha1)
 	}
 	tb.memo[k] = z
 	return z
