@@ -297,9 +297,9 @@ func (t *quantileTree) interval(q, est float64) (lo, hi float64, err error) {
 // Bounds are memoised by (q, nl, nr, α₁).
 type tailBounds struct {
 	gaussian bool
-	// scale is the Laplace scale λ = L0·L∞/ε, or the Gaussian σ, inflated
-	// by a relative 2^-30 for the library's discretisation (its grid is
-	// below 2^-40·λ).
+	// scale is the Laplace scale (L0·L∞ + g)/ε of the library's discrete
+	// sampler, or the Gaussian σ, inflated by a relative 2^-30 for the
+	// discretisation.
 	scale float64
 	memo  map[[4]float64]float64
 }
@@ -309,7 +309,11 @@ func newTailBounds(gaussian bool, l0 int64, linf, eps, delta float64) (*tailBoun
 	if gaussian {
 		tb.scale = noise.SigmaForGaussian(l0, linf, eps, delta)
 	} else {
-		tb.scale = float64(l0) * linf / eps
+		// The library samples a two-sided geometric on a grid g (the
+		// power of two at or above λ·2^-40), whose scale is (l1 + g)/ε.
+		l1 := float64(l0) * linf
+		g := math.Exp2(math.Ceil(math.Log2(l1 / eps / math.Exp2(40))))
+		tb.scale = (l1 + g) / eps
 	}
 	if math.IsNaN(tb.scale) || math.IsInf(tb.scale, 0) || tb.scale <= 0 {
 		return nil, internal("release.quantile", "noise scale %g", tb.scale)

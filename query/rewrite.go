@@ -73,6 +73,18 @@ func (an *Analysis) Rewrite(ob sluice.Obligations, seed uint64) (*Bounded, error
 	if ob.Linf < 1 || ob.Linf > MaxLinf {
 		return nil, refuse("rewrite.linf", 0, "rows per unit per group (Linf) must be between 1 and %d, got %d", MaxLinf, ob.Linf)
 	}
+	// A unit's sum of at most L∞ values leaves the per-unit stage as DOUBLE
+	// and is recovered exactly only below 2^50 in fixed point (see main).
+	for _, a := range an.aggs {
+		switch a.fn {
+		case sluice.AggSum, sluice.AggAvg, sluice.AggVar, sluice.AggStddev:
+			lo, hi := fixed(a)
+			if m := max(-lo, hi); m > 0 && float64(m)*float64(ob.Linf) > 1<<50 {
+				return nil, refuse("rewrite.bounds", a.pos, "%s(%s): %d rows of values up to %g exceed 2^50 units of 10^-%d, the most a unit's exact sum may reach; narrow the argument's bounds or lower L∞",
+					a.orig, a.arg.sql(), ob.Linf, float64(m)/pow10(a.iv.scale), a.iv.scale)
+			}
+		}
+	}
 	r := &renderer{an: an, l0: ob.L0, linf: ob.Linf}
 	b := &Bounded{Tables: an.tables(), seed: seed}
 	var err error
@@ -168,7 +180,7 @@ func (r *renderer) rows(quantiles bool) string {
 	for _, rel := range an.rels[1:] {
 		fmt.Fprintf(&b, " JOIN %s AS %s ON (%s = %s.%s)", quoteIdent(rel.ds.ID), rel.alias, fu, rel.alias, quoteIdent(rel.ds.Unit))
 	}
-	if fs := guardedFilters(an.filters); len(fs) > 0 {
+	if fs := rowFilters(an); len(fs) > 0 {
 		b.WriteString(" WHERE ")
 		if len(fs) == 1 {
 			b.WriteString(fs[0].sql())
@@ -193,6 +205,13 @@ func decimalSQL(v string, scale int) string {
 	return fmt.Sprintf("TRY_CAST(%s AS DECIMAL(18,%d))", v, scale)
 }
 
+// rowFilters are the row stage's conjuncts: the analyst's, guarded, and
+// the unit's presence. A row without a unit belongs to no one the bounds
+// could hold to, so it is left out of every statement.
+func rowFilters(an *Analysis) []*expr {
+	return append(guardedFilters(an.filters), guard(&expr{kind: eIsNotNull, args: []*expr{an.unit}}))
+}
+
 // guardedFilters splits the filters into conjuncts and guards each: a
 // conjunct that fails at runtime is NULL, so the row is not counted.
 func guardedFilters(filters []*expr) []*expr {
@@ -214,20 +233,29 @@ func (r *renderer) keys(prefix string) string {
 }
 
 // bounded renders the L0 stage over the per-unit partials in from, which
-// carry __h = hash(__u, keys, seed) and __hu = hash(__u, seed): each unit
-// keeps the L0 partials with the smallest keyed hashes — uniformly at
-// random for a secret seed, independent of the data. The L0-th smallest
-// hash of each unit is found with one aggregate (min(__h, L0)) and the
-// partials are joined back to it: cheaper than a window partitioned by
-// unit. Both group and join on the 64-bit __hu rather than the unit's text.
-// Should two units share __hu they are bounded as one, together keeping at
-// most L0 groups, so each keeps fewer than L0: the bound still holds. It
-// is exact unless two groups collide on the 64-bit keyed hash at the
-// threshold (probability below g²·2⁻⁶⁴ for g groups; the seed is secret
-// and fresh per query, so it cannot be engineered), which would keep L0+1.
+// carry __h = hash(__u, keys, seed) >> 1 and __hu = hash(__u, seed): each
+// unit keeps the L0 partials with the smallest keyed hashes — uniformly at
+// random for a secret seed, independent of the data. The L0+1 smallest
+// hashes of each unit are found with one aggregate (min(__h, L0+1), sorted,
+// with repeats) and the partials are joined back to a threshold __t:
+// cheaper than a window partitioned by unit. Both group and join on the
+// 64-bit __hu rather than the unit's text; should two units share __hu they
+// are bounded as one, together keeping at most L0 groups, so the bound
+// still holds for each.
+//
+// Ties. DuckDB's hash combines unseeded hashes of its arguments, so two
+// keys whose hashes collide (hash(1::HUGEINT) = hash(2^64), or crafted
+// strings) tie for every seed. The threshold never lets a tie exceed L0: a
+// unit with at most L0 groups keeps them all (__t is its largest hash);
+// otherwise __t is the L0-th smallest hash, or one less when the (L0+1)-th
+// equals it, so that no value at the threshold is shared with a group
+// beyond the L0-th. Either way at most L0 groups have __h ≤ __t.
 func (r *renderer) bounded(from string) string {
-	return fmt.Sprintf("__th AS (SELECT __hu, list_max(min(__h, %d)) AS __t FROM %s GROUP BY __hu), __bounded AS (SELECT %s.* FROM %s JOIN __th ON (%s.__hu = __th.__hu) WHERE (%s.__h <= __th.__t))",
-		r.l0, from, from, from, from, from)
+	m := func(i int64) string { return fmt.Sprintf("__tm.__m[%d]", i) }
+	t := fmt.Sprintf("CASE WHEN (len(__tm.__m) <= %d) THEN list_max(__tm.__m) WHEN (%s = %s) THEN (%s - 1) ELSE %s END",
+		r.l0, m(r.l0+1), m(r.l0), m(r.l0), m(r.l0))
+	return fmt.Sprintf("__tm AS (SELECT __hu, min(__h, %d) AS __m FROM %s GROUP BY __hu), __th AS (SELECT __tm.__hu, %s AS __t FROM __tm), __bounded AS (SELECT %s.* FROM %s JOIN __th ON (%s.__hu = __th.__hu) WHERE (%s.__h <= __th.__t))",
+		r.l0+1, from, t, from, from, from, from)
 }
 
 // needsL0 reports whether the L0 stage can change anything. It cannot when
@@ -328,9 +356,10 @@ func (r *renderer) main() (string, error) {
 		c, s, q := zero, zero, zero
 		// S: the unit's sum in integer units of 10^-scale. It left
 		// the per-unit stage as DOUBLE v/10^scale of an integer v with
-		// |v| ≤ Linf·2^40 ≤ 2^50 whenever n ≤ Linf (the only case where
-		// the integer is used): both roundings together err by less than
-		// |v|·2^-51 < 0.5, so round() gives v back exactly.
+		// |v| ≤ Linf·max(|lo'|, |hi'|) ≤ 2^50 whenever n ≤ Linf (the only
+		// case where the integer is used; Rewrite refuses larger bounds):
+		// both roundings together err by less than |v|·2^-51 < 0.5, so
+		// round() gives v back exactly.
 		S := fmt.Sprintf("TRY_CAST(round((__s%d * %s)) AS BIGINT)", i, pow10SQL(a.iv.scale))
 		Sd := fmt.Sprintf("(__s%d * %s)", i, pow10SQL(a.iv.scale))
 		switch a.fn {

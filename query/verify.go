@@ -15,10 +15,10 @@ import (
 // analysts' scalar allowlist.
 var internalFuncs = map[string]bool{
 	"count_star": true, "count": true, "sum": true, "hash": true, "row_number": true, "random": true,
-	"list_max": true, "min": true, ">>": true,
+	"list_max": true, "min": true, ">>": true, "len": true,
 }
 
-var internalTables = map[string]bool{"__rows": true, "__units": true, "__bounded": true, "__th": true}
+var internalTables = map[string]bool{"__rows": true, "__units": true, "__bounded": true, "__tm": true, "__th": true}
 
 // Verify re-parses the bounded SQL with DuckDB's parser and checks the
 // tree: one SELECT, reading only the plan's datasets, calling only allowed
@@ -101,7 +101,7 @@ func (p *Parser) verify(ctx context.Context, an *Analysis, b *Bounded) error {
 		if err := fixPoint(an, rel, quantiles); err != nil {
 			return err
 		}
-		if !sameConjuncts(a.filters, guardedFilters(an.filters), an.rels) {
+		if !sameConjuncts(a.filters, rowFilters(an), an.rels) {
 			return internal("bounded SQL filters differ from the plan")
 		}
 	}

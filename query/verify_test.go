@@ -35,7 +35,7 @@ func TestVerifyRefusesTamperedSQL(t *testing.T) {
 			return strings.Replace(s, `FROM "tax_monthly" AS t1`, `FROM "enterprise" AS t1`, 1)
 		},
 		"a filter dropped": func(s string) string {
-			return strings.Replace(s, "WHERE try((t1.\"tax_paid\" > 100))", "WHERE true", 1)
+			return strings.Replace(s, "try((t1.\"tax_paid\" > 100))", "true", 1)
 		},
 		"a function outside the allowlist": func(s string) string {
 			return strings.Replace(s, "count(*) AS __units", "count(*) + length(current_setting('threads')) AS __units", 1)

@@ -1,0 +1,202 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"testing"
+
+	"sluice"
+)
+
+// A unit's sum leaves the per-unit stage as DOUBLE and is recovered
+// exactly below 2^50 units of 10^-scale. The catalog holds declared bounds
+// to 2^40, but a derived argument (amount·8) can reach further, and the
+// privacy layer accepts up to 2^53 (found by review): such a sum is refused
+// when L∞ rows of it could pass 2^50, and exact up to that limit.
+func TestDerivedSumsExactOrRefused(t *testing.T) {
+	ctx := context.Background()
+	conn := plainDB(t)
+	const bound = "10995116277" // ·100 ≤ 2^40
+	cat := exampleCatalog{"ledger": &sluice.Dataset{
+		ID: "ledger", Open: sluice.Conditional, Unit: "unit", Location: "ledger.parquet",
+		Columns: []sluice.Column{
+			{Name: "unit", Type: "VARCHAR", Role: sluice.RoleUnit},
+			{Name: "d", Type: "VARCHAR", Role: sluice.RoleDimension},
+			{Name: "amount", Type: "DECIMAL(18,2)", Role: sluice.RoleMeasure, Lower: ptr(-10995116277.0), Upper: ptr(10995116277.0), Scale: 2},
+		},
+	}}
+	p := testParser(t)
+	const q = "SELECT d, sum(amount * 8) FROM ledger GROUP BY d"
+	an, err := p.Analyze(ctx, q, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 8·2^40·1000 > 2^50: refused, naming the rule.
+	var se *sluice.Error
+	if _, err := an.Rewrite(sluice.Obligations{L0: 1, Linf: 1000}, 7); !errors.As(err, &se) || se.Rule != "rewrite.bounds" {
+		t.Fatalf("L∞ 1000: %v, want a rewrite.bounds refusal", err)
+	}
+	// 8·(2^40 − 76)·128 ≤ 2^50: each unit (alone in its group) has 127 rows
+	// at the bound and one of c cents, so its sum is within 2^27 of 2^50.
+	const linf = 128
+	var cs []string
+	for c := int64(100000007); len(cs) < 8; c += 99991 {
+		cs = append(cs, fmt.Sprintf("(%d, %d)", len(cs), c))
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE ledger AS
+		SELECT 'U' || u AS unit, 'd' || u AS d, CASE WHEN i < 127 THEN `+bound+` ELSE c / 100 END::DECIMAL(18,2) AS amount
+		FROM (VALUES `+strings.Join(cs, ", ")+`) v(u, c), range(128) b(i)`); err != nil {
+		t.Fatal(err)
+	}
+	ob := sluice.Obligations{L0: 1, Linf: linf}
+	b, err := an.Rewrite(ob, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Verify(ctx, an, b, cat); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	rows, err := conn.QueryContext(ctx, `SELECT d, sum(amount * 8 * 100)::HUGEINT::VARCHAR FROM ledger GROUP BY d`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var d, s string
+		if err := rows.Scan(&d, &s); err != nil {
+			t.Fatal(err)
+		}
+		want[d] = s
+	}
+	rows.Close()
+	sqlText, _ := b.Executable()
+	rows, err = conn.QueryContext(ctx, sqlText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var d string
+		var units, c0, q0 int64
+		var s0 float64
+		if err := rows.Scan(&d, &units, &c0, &s0, &q0); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		w, _ := new(big.Int).SetString(want[d], 10)
+		if w.CmpAbs(big.NewInt(1<<49)) < 0 {
+			t.Fatalf("%s: sum %s does not come near the limit", d, w)
+		}
+		if g, _ := new(big.Float).SetFloat64(s0).Int(nil); g.Cmp(w) != 0 {
+			t.Errorf("%s: pre-noise sum %s, exact %s", d, g, w)
+		}
+	}
+	if n != len(want) {
+		t.Errorf("%d groups, want %d", n, len(want))
+	}
+}
+
+// Rows without a unit are left out of both statements (found by review:
+// since the L0 stage groups and joins on
+// __hu = hash(__u, seed), rows whose unit is NULL survive it in the main
+// statement (hash(NULL, seed) is not NULL, so they form one pseudo-unit),
+// while the quantile statement's SEMI JOIN still matches __r.__u = __b.__u,
+// which is never true for NULL: the same rows are counted, summed and
+// averaged but never sampled for the quantiles of the same query. Before
+// 139701a both statements joined on __u and dropped them alike. Here the
+// group "dn" holds only NULL-unit rows: the main statement releases it
+// with 5 rows, the quantile statement samples none of them.
+func TestNullUnitsLeftOut(t *testing.T) {
+	ctx := context.Background()
+	conn := plainDB(t)
+	cat := exampleCatalog{"ledger": &sluice.Dataset{
+		ID: "ledger", Open: sluice.Conditional, Unit: "unit", Location: "ledger.parquet",
+		Columns: []sluice.Column{
+			{Name: "unit", Type: "VARCHAR", Role: sluice.RoleUnit},
+			{Name: "d", Type: "VARCHAR", Role: sluice.RoleDimension},
+			{Name: "amount", Type: "DECIMAL(18,2)", Role: sluice.RoleMeasure, Lower: ptr(0.0), Upper: ptr(100.0), Scale: 2},
+		},
+	}}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE ledger AS
+		SELECT CASE WHEN u = 0 THEN NULL ELSE 'U' || u END AS unit, 'd' || CASE WHEN u = 0 THEN 'n' ELSE u::VARCHAR END AS d,
+			(i + 1)::DECIMAL(18,2) AS amount
+		FROM range(3) a(u), range(5) b(i)`); err != nil {
+		t.Fatal(err)
+	}
+	p := testParser(t)
+	an, err := p.Analyze(ctx, "SELECT d, count(amount), median(amount) FROM ledger GROUP BY d", cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := an.Rewrite(sluice.Obligations{L0: 1, Linf: 10}, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Verify(ctx, an, b, cat); err != nil {
+		t.Fatal(err)
+	}
+	main, quant := b.Executable()
+	counted := map[string]int64{}
+	rows, err := conn.QueryContext(ctx, "SELECT __k0, __c0 FROM ("+main+")")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var d string
+		var c int64
+		if err := rows.Scan(&d, &c); err != nil {
+			t.Fatal(err)
+		}
+		counted[d] = c
+	}
+	rows.Close()
+	sampled := map[string]int64{}
+	rows, err = conn.QueryContext(ctx, "SELECT __k0, sum(__n)::BIGINT FROM ("+quant+") GROUP BY __k0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var d string
+		var c int64
+		if err := rows.Scan(&d, &c); err != nil {
+			t.Fatal(err)
+		}
+		sampled[d] = c
+	}
+	rows.Close()
+	if c, ok := counted["dn"]; ok {
+		t.Errorf("group dn, whose rows have no unit, counts %d rows", c)
+	}
+	for d, c := range counted {
+		if sampled[d] != c {
+			t.Errorf("group %s: main statement counts %d rows, quantile statement samples %d (Linf 10 ≥ rows per unit)", d, c, sampled[d])
+		}
+	}
+}
+
+// Keys whose hashes tie for every seed never let a unit keep more than L0
+// groups (found by review). DuckDB's hash combines unseeded hashes of its
+// arguments, and its hash of a HUGEINT is symmetric in the two 64-bit
+// halves: hash(1::HUGEINT) = hash(2^64). Grouping by a CASE between 1 and
+// 18446744073709551616 gives every unit two groups with the same __h for
+// every seed; a threshold "__h ≤ L0-th smallest" kept both under L0 = 1.
+// With L0 = 1 and L∞ = 1 the per-group counts must add up to at most the
+// number of units.
+func TestL0HashTiesKeepAtMostL0(t *testing.T) {
+	conn := plainDB(t)
+	q := "SELECT CASE WHEN month < DATE '2024-02-01' THEN 1 ELSE 18446744073709551616 END AS g, count(*) FROM tax_monthly GROUP BY g"
+	_, got := runBounded(t, conn, q, sluice.Obligations{L0: 1, Linf: 1})
+	var units float64
+	conn.QueryRowContext(context.Background(), "SELECT count(DISTINCT credit_code)::DOUBLE FROM tax_monthly").Scan(&units)
+	total := 0.0
+	for _, row := range got {
+		total += num(row[2])
+	}
+	if total > units {
+		t.Errorf("L0 = 1, Linf = 1: groups count %v rows in total from %v units (%v): a unit kept more than L0 groups", total, units, got)
+	}
+}
