@@ -38,6 +38,8 @@ func TestBoundPlanCheckRefusesWhatTheAnalyserWouldNot(t *testing.T) {
 		{"SELECT count(name) FROM " + alias + ".main.data", false},                   // the attached file behind the view
 		{"SELECT count(*) FROM " + alias + ".main.data WHERE name LIKE 'A%'", false}, // a filter on an identifier
 		{"SELECT district, count(*) FROM enterprise, range(3) GROUP BY district", false},
+		// A constant that reads like a scan is not one.
+		{`SELECT district, count(*) FROM enterprise WHERE district <> '{"type":"LOGICAL_GET","name":"read_csv"}' GROUP BY district`, true},
 	} {
 		// The unoptimized plan: the optimizer may drop a scan whose filter
 		// the statistics rule out, hiding the column it named.
@@ -75,5 +77,24 @@ func TestPlanCheckKeyCoversItsInputs(t *testing.T) {
 	}
 	if planCheckKey("2|t=f:a,b", src("ds0", "a", "b"), src("ds0", "a"), "SELECT 1", "") != base {
 		t.Error("the same inputs give another key")
+	}
+}
+
+// The optimized plan is checked only when the sandbox exposes more than the
+// query reads; sameSources decides that, in any order, ignoring case.
+func TestSameSources(t *testing.T) {
+	a := []query.Source{{Catalog: "ds0", Columns: []string{"a", "b"}}, {Catalog: "ds1", Columns: []string{"c"}}}
+	for _, tc := range []struct {
+		b    []query.Source
+		want bool
+	}{
+		{[]query.Source{{Catalog: "ds1", Columns: []string{"C"}}, {Catalog: "ds0", Columns: []string{"b", "a"}}}, true},
+		{[]query.Source{{Catalog: "ds0", Columns: []string{"a"}}, {Catalog: "ds1", Columns: []string{"c"}}}, false},
+		{[]query.Source{{Catalog: "ds0", Columns: []string{"a", "b"}}, {Catalog: "ds2", Columns: []string{"c"}}}, false},
+		{[]query.Source{{Catalog: "ds0", Columns: []string{"a", "b", "c"}}}, false},
+	} {
+		if got := sameSources(a, tc.b); got != tc.want {
+			t.Errorf("sameSources(%v, %v) = %v, want %v", a, tc.b, got, tc.want)
+		}
 	}
 }
