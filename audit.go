@@ -21,7 +21,7 @@ type AuditEvent struct {
 	SQL           string         `json:"sql,omitempty"`
 	PlanDigest    string         `json:"plan_digest,omitempty"`
 	Decision      *Decision      `json:"decision,omitempty"`
-	Outcome       string         `json:"outcome,omitempty"` // released, cached, refused, failed
+	Outcome       string         `json:"outcome,omitempty"` // released, cached, replayed (a retry's stored release), refused, failed
 	Refusal       *Error         `json:"refusal,omitempty"`
 	Epsilon       float64        `json:"epsilon,omitempty"`
 	Delta         float64        `json:"delta,omitempty"`

@@ -2,11 +2,13 @@ package api
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
 	"sluice"
 	"sluice/service"
+	"sluice/storage/audit"
 )
 
 // approved registers the example datasets and sets up a bank's
@@ -121,6 +123,21 @@ func TestReleaseCacheAndRetries(t *testing.T) {
 	s.must(t, 200, s.do(t, "POST", "/v1/queries", bank, q3, "")).decode(t, &d)
 	if spent() != 1.0 || *c.Release.Rows[0][1].Number != *d.Release.Rows[0][1].Number {
 		t.Errorf("retry: spent %v; %v vs %v", spent(), *c.Release.Rows[0][1].Number, *d.Release.Rows[0][1].Number)
+	}
+	// The retry is audited as what it was: the stored release again, no
+	// budget spent.
+	evs, err := s.audit.Query(t.Context(), audit.Filter{Kind: "query"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outcomes []string
+	for _, e := range evs {
+		if e.RequestID == "r-1" {
+			outcomes = append(outcomes, fmt.Sprintf("%s ε=%v", e.Outcome, e.Epsilon))
+		}
+	}
+	if got := strings.Join(outcomes, ", "); got != "released ε=0.5, replayed ε=0" {
+		t.Errorf("audit of the request and its retry: %s", got)
 	}
 	q3.SQL = "SELECT count(*) FROM enterprise"
 	if e := s.must(t, 409, s.do(t, "POST", "/v1/queries", bank, q3, "")).errBody(t); e.Rule != "request.id" {

@@ -148,10 +148,15 @@ func (s *Service) RunAs(ctx context.Context, p *sluice.Principal, r Run) (*Resul
 		ev.Groups, ev.Suppressed = len(rel.Rows), len(rel.Suppressed)
 		ev.ReleaseDigest = digestOf(rel)
 		if ev.Outcome == "" {
-			ev.Outcome = "released"
-			if rel.Cached {
+			// Only a fresh release spends budget; a cached answer or a
+			// retry's stored release leaves again at no cost.
+			switch {
+			case ev.Details["replayed"] == true:
+				ev.Outcome = "replayed"
+			case rel.Cached:
 				ev.Outcome = "cached"
-			} else {
+			default:
+				ev.Outcome = "released"
 				ev.Epsilon, ev.Delta = rel.Epsilon, rel.Delta
 			}
 		}

@@ -37,7 +37,7 @@ var breakerPrincipal = &sluice.Principal{Subject: "circuit-breaker", Organisatio
 // observe feeds a finished query to the breaker; a trip suspends the
 // authorization, writes an audit event and raises an alert.
 func (s *Service) observe(ctx context.Context, p *sluice.Principal, r Run, ev *sluice.AuditEvent, plan *sluice.Plan) {
-	if s.breaker == nil || r.Authorization == "" || ev.Outcome == "cached" {
+	if s.breaker == nil || r.Authorization == "" || ev.Outcome == "cached" || ev.Outcome == "replayed" {
 		return
 	}
 	o := risk.Observation{Time: s.now(), Principal: p.Subject, Organisation: p.Organisation, Authorization: r.Authorization,
