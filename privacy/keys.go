@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -150,103 +149,13 @@ func compareKeys(a, b []any) int {
 	return cmp.Compare(len(a), len(b))
 }
 
-// checkShape verifies that every group has one key per plan group key and
-// one partial per plan aggregate.
-func checkShape(plan *sluice.Plan, groups []Group) error {
-	for _, g := range groups {
-		if len(g.Keys) != len(plan.Groups) || len(g.Aggs) != len(plan.Aggregates) {
-			return internal("release.groups", "a result group does not match the plan's keys and aggregates")
-		}
-	}
+// checkOutputs verifies that every output is one group key or one
+// aggregate of the plan.
+func checkOutputs(plan *sluice.Plan) error {
 	for _, o := range plan.Outputs {
 		if (o.Group < 0) == (o.Agg < 0) || o.Group >= len(plan.Groups) || o.Agg >= len(plan.Aggregates) {
 			return internal("release.outputs", "output %q refers to neither one group key nor one aggregate", o.Name)
 		}
 	}
 	return nil
-}
-
-// derivedGroups orders data-derived groups by key and refuses duplicates.
-func derivedGroups(groups []Group) ([]Group, error) {
-	out := slices.Clone(groups)
-	slices.SortStableFunc(out, func(a, b Group) int { return compareKeys(a.Keys, b.Keys) })
-	for i := 1; i < len(out); i++ {
-		if compareKeys(out[i-1].Keys, out[i].Keys) == 0 {
-			return nil, internal("release.groups", "the result has duplicate groups")
-		}
-	}
-	return out, nil
-}
-
-// publicGroups checks that the groups are exactly every combination of the
-// plan's declared key domains and orders them by domain order. Groups whose
-// keys fall outside the domains are dropped, as public partitions require.
-// A query without group keys has one group; if the sandbox passed none, an
-// empty one is supplied.
-func publicGroups(plan *sluice.Plan, groups []Group) ([]Group, error) {
-	if len(plan.Groups) == 0 {
-		switch len(groups) {
-		case 0:
-			return []Group{{Aggs: make([]Partial, len(plan.Aggregates))}}, nil
-		case 1:
-			return groups, nil
-		}
-		return nil, internal("release.groups", "a query without group keys has more than one group")
-	}
-	index := make([]map[string]int, len(plan.Groups))
-	product := 1
-	for k, gk := range plan.Groups {
-		if len(gk.Domain) == 0 {
-			return nil, internal("release.public_groups", "group key %q has no declared domain", gk.Name)
-		}
-		index[k] = map[string]int{}
-		for _, d := range gk.Domain {
-			if _, ok := index[k][d]; !ok {
-				index[k][d] = len(index[k])
-			}
-		}
-		if product <= len(groups) {
-			product *= len(index[k])
-		}
-	}
-	type entry struct {
-		pos []int
-		g   Group
-	}
-	entries := make([]entry, 0, len(groups))
-	seen := map[string]bool{}
-	var sig strings.Builder
-	for _, g := range groups {
-		pos := make([]int, len(g.Keys))
-		in := true
-		sig.Reset()
-		for k, v := range g.Keys {
-			s, ok := keyString(v)
-			p, found := index[k][s]
-			if !ok || !found {
-				in = false
-				break
-			}
-			pos[k] = p
-			sig.WriteString(strconv.Itoa(p))
-			sig.WriteByte(',')
-		}
-		if !in {
-			continue
-		}
-		if seen[sig.String()] {
-			return nil, internal("release.public_groups", "the result has duplicate public groups")
-		}
-		seen[sig.String()] = true
-		entries = append(entries, entry{pos, g})
-	}
-	if len(entries) != product {
-		return nil, internal("release.public_groups", "the sandbox did not pass every combination of the public group domains")
-	}
-	slices.SortFunc(entries, func(a, b entry) int { return slices.Compare(a.pos, b.pos) })
-	out := make([]Group, len(entries))
-	for i, e := range entries {
-		out[i] = e.g
-	}
-	return out, nil
 }

@@ -35,7 +35,9 @@ import (
 //
 // Groups are processed in key order (domain order for public keys) and at
 // most ob.MaxGroups (default 10000) are released; if more pass, the rest are
-// dropped and a note says so.
+// dropped and a note says so. Release is NewSelection, Add for each group
+// and Selection.Release; a caller that streams the sandbox's result uses
+// those directly (see Selection).
 //
 // Each aggregate gets its own noise with the library, in fixed point
 // (lo' = round(Lower·10^Scale), hi' likewise, W = hi' − lo'):
@@ -70,27 +72,30 @@ import (
 // Value{Number, CI}. HAVING, ORDER BY and LIMIT are applied elsewhere.
 // Release is safe for concurrent use; refusals are *sluice.Error values as
 // in Split, and inputs that break the Group contract (shapes, duplicate
-// keys, missing public combinations) are EINTERNAL errors whose messages
-// carry no data.
+// keys among the groups kept) are EINTERNAL errors whose messages carry no
+// data.
 func Release(plan *sluice.Plan, ob sluice.Obligations, groups []Group) (*sluice.Release, error) {
-	b, err := newBudget(plan, ob)
+	s, err := NewSelection(plan, ob)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkShape(plan, groups); err != nil {
-		return nil, err
+	for _, g := range groups {
+		if err := s.Add(g); err != nil {
+			return nil, err
+		}
 	}
-	var ordered []Group
-	if b.public {
-		ordered, err = publicGroups(plan, groups)
-	} else {
-		ordered, err = derivedGroups(groups)
-	}
-	if err != nil {
-		return nil, err
-	}
-	r := &releaser{b: b, ob: ob, offsets: map[offsetKey][2]float64{}, tails: map[*mechanism]*tailBounds{}}
+	return s.Release()
+}
 
+// Release draws the noise for the selected groups and returns what may
+// leave Sluice, as the package-level Release describes. Call it once, after
+// the last Add.
+func (s *Selection) Release() (*sluice.Release, error) {
+	if _, err := s.Groups(); err != nil {
+		return nil, err
+	}
+	plan, ob, b := s.plan, s.ob, s.b
+	r := &releaser{b: b, ob: ob, offsets: map[offsetKey][2]float64{}, tails: map[*mechanism]*tailBounds{}}
 	rel := &sluice.Release{
 		Rows:    [][]sluice.Value{},
 		Epsilon: b.epsilon,
@@ -105,39 +110,30 @@ func Release(plan *sluice.Plan, ob sluice.Obligations, groups []Group) (*sluice.
 		}
 	}
 
-	tau := math.Inf(-1)
-	if !b.public {
-		if tau, err = b.threshold(); err != nil {
-			return nil, err
-		}
-	}
-	maxGroups := ob.MaxGroups
-	if maxGroups <= 0 {
-		maxGroups = defaultMaxGroups
+	all := s.kept
+	if b.public {
+		all = s.slots
 	}
 	var suppressed [][]any
-	truncated := false
-	for _, g := range ordered {
-		var units float64
-		keep := true
-		if u := b.units; u != nil {
+	truncated := !b.public && s.passed > s.max
+	for i := range all {
+		g, units := &all[i].g, all[i].units
+		if u := b.units; b.public && u != nil {
+			var err error
 			units, err = b.nz.AddNoiseFloat64(float64(g.Units), u.l0, 1, u.eps, u.noiseDelta)
 			if err != nil {
 				return nil, fmt.Errorf("privacy: units noise: %w", err)
 			}
-			keep = units >= tau && (ob.MinUnits <= 0 || units >= float64(ob.MinUnits))
-		}
-		if !keep {
-			if b.public {
+			if ob.MinUnits > 0 && units < float64(ob.MinUnits) {
 				suppressed = append(suppressed, append([]any(nil), g.Keys...))
+				continue
 			}
-			continue
 		}
-		if len(rel.Rows) == maxGroups {
+		if len(rel.Rows) == s.max {
 			truncated = true
 			break
 		}
-		row, err := r.row(plan, g, units)
+		row, err := r.row(plan, *g, units)
 		if err != nil {
 			return nil, err
 		}
@@ -160,11 +156,11 @@ func Release(plan *sluice.Plan, ob sluice.Obligations, groups []Group) (*sluice.
 		rel.Suppressed = append(rel.Suppressed, sluice.Suppression{
 			Rule: "release.partition_selection",
 			Reason: fmt.Sprintf("group keys come from the data: a group is released only if its noisy number of privacy units reaches τ = %.4g (partition selection at ε = %g, δ = %g)%s; groups below are withheld and neither named nor counted, because their number would itself leak",
-				tau, b.units.eps, b.units.thresholdDelta, minimum),
+				s.tau, b.units.eps, b.units.thresholdDelta, minimum),
 		})
 	}
 	if truncated {
-		rel.Notes = append(rel.Notes, fmt.Sprintf("More groups passed than the cap of %d: only the first %d in key order are released.", maxGroups, maxGroups))
+		rel.Notes = append(rel.Notes, fmt.Sprintf("More groups passed than the cap of %d: only the first %d in key order are released.", s.max, s.max))
 	}
 	rel.Notes = append(rel.Notes, notes(plan)...)
 	return rel, nil

@@ -120,6 +120,29 @@ func internal(rule, format string, args ...any) *sluice.Error {
 	return &sluice.Error{Code: sluice.EINTERNAL, Step: sluice.StepRelease, Rule: rule, Message: fmt.Sprintf(format, args...)}
 }
 
+// checkDomains refuses public group keys whose declared domains have more
+// than maxDomainGroups distinct combinations, or a public key without one.
+func checkDomains(plan *sluice.Plan) error {
+	if !plan.PublicGroups {
+		return nil
+	}
+	product := 1
+	for _, gk := range plan.Groups {
+		distinct := map[string]bool{}
+		for _, d := range gk.Domain {
+			distinct[d] = true
+		}
+		if len(distinct) == 0 {
+			return internal("release.public_groups", "group key %q has no declared domain", gk.Name)
+		}
+		product *= len(distinct)
+		if product > maxDomainGroups {
+			return invalid("release.public_groups", "the declared domains of the group keys have more than %d combinations: group by fewer or coarser keys", maxDomainGroups)
+		}
+	}
+	return nil
+}
+
 // isPublic reports whether the plan's groups need no partition selection:
 // every key has a declared domain, or there is no key (one global group).
 func isPublic(plan *sluice.Plan) bool {
@@ -198,6 +221,9 @@ func newBudget(plan *sluice.Plan, ob sluice.Obligations) (*budget, error) {
 		return nil, invalid("release.linf", "L∞ (rows per unit per group) = %d must be at least 1", ob.Linf)
 	}
 	if err := checkL1("units", ob.L0, 1); err != nil {
+		return nil, err
+	}
+	if err := checkDomains(plan); err != nil {
 		return nil, err
 	}
 	allowed := map[sluice.AggFunc]bool{}

@@ -101,26 +101,16 @@ func classify(ctx context.Context, err error) error {
 // RuleTimeout, RuleCanceled, RuleResultRows, RuleResultType or RuleExecution.
 // They never contain DuckDB's message; Cause returns it for logs.
 func (s *Sandbox) Query(ctx context.Context, sql string) (*Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, errClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, classify(ctx, err)
-	}
-	var res *Result
-	err := s.conn.Raw(func(dc any) error {
-		c, ok := dc.(driver.Conn)
-		if !ok {
-			return fail(sluice.EINTERNAL, RuleExecution, "query failed in the sandbox", fmt.Errorf("sandbox: unexpected driver connection %T", dc))
+	res := &Result{}
+	err := s.Each(ctx, sql, func(cols, types []string) {
+		res.Columns, res.Types = cols, types
+	}, func(row []any) error {
+		if len(res.Rows) == s.cfg.MaxResultRows {
+			return fail(sluice.EINVALID, RuleResultRows,
+				fmt.Sprintf("result too large: more than %d rows", s.cfg.MaxResultRows), nil)
 		}
-		var err error
-		res, err = s.run(ctx, c, sql)
-		return err
+		res.Rows = append(res.Rows, append([]any(nil), row...))
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -128,56 +118,84 @@ func (s *Sandbox) Query(ctx context.Context, sql string) (*Result, error) {
 	return res, nil
 }
 
+// Each runs one statement as Query does and passes its rows to fn as they
+// come, converted as in Result.Rows, instead of keeping them: no
+// MaxResultRows applies, so a caller that bounds its own memory can read a
+// result of any size without the refusal depending on how many rows there
+// are. columns, if not nil, is called once with the column names and types
+// before the first row. fn must not keep row, which is reused; an error from
+// fn stops the query and is returned as it is. Errors are otherwise Query's.
+func (s *Sandbox) Each(ctx context.Context, sql string, columns func(names, types []string), fn func(row []any) error) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return classify(ctx, err)
+	}
+	return s.conn.Raw(func(dc any) error {
+		c, ok := dc.(driver.Conn)
+		if !ok {
+			return fail(sluice.EINTERNAL, RuleExecution, "query failed in the sandbox", fmt.Errorf("sandbox: unexpected driver connection %T", dc))
+		}
+		return s.run(ctx, c, sql, columns, fn)
+	})
+}
+
 // run prepares and executes one statement on the driver connection and
-// converts its result.
-func (s *Sandbox) run(ctx context.Context, c driver.Conn, sql string) (*Result, error) {
+// passes its converted rows to fn.
+func (s *Sandbox) run(ctx context.Context, c driver.Conn, sql string, columns func(names, types []string), fn func(row []any) error) error {
 	// driver.Conn.Prepare (unlike PrepareContext) refuses multi-statement
 	// strings without executing any of them.
 	stmt, err := c.Prepare(sql)
 	if err != nil {
-		return nil, classify(ctx, err)
+		return classify(ctx, err)
 	}
 	defer stmt.Close()
 	qs, ok := stmt.(driver.StmtQueryContext)
 	if !ok {
-		return nil, fail(sluice.EINTERNAL, RuleExecution, "query failed in the sandbox", fmt.Errorf("sandbox: statement %T cannot query with a context", stmt))
+		return fail(sluice.EINTERNAL, RuleExecution, "query failed in the sandbox", fmt.Errorf("sandbox: statement %T cannot query with a context", stmt))
 	}
 	rows, err := qs.QueryContext(ctx, nil)
 	if err != nil {
-		return nil, classify(ctx, err)
+		return classify(ctx, err)
 	}
 	defer rows.Close()
 
-	res := &Result{Columns: append([]string(nil), rows.Columns()...)}
-	res.Types = make([]string, len(res.Columns))
+	names := append([]string(nil), rows.Columns()...)
+	types := make([]string, len(names))
 	if tn, ok := rows.(driver.RowsColumnTypeDatabaseTypeName); ok {
-		for i := range res.Types {
-			res.Types[i] = tn.ColumnTypeDatabaseTypeName(i)
+		for i := range types {
+			types[i] = tn.ColumnTypeDatabaseTypeName(i)
 		}
 	}
-	dst := make([]driver.Value, len(res.Columns))
+	if columns != nil {
+		columns(names, types)
+	}
+	dst := make([]driver.Value, len(names))
+	row := make([]any, len(names))
 	for {
 		err := rows.Next(dst)
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if err != nil {
-			return nil, classify(ctx, err)
+			return classify(ctx, err)
 		}
-		if len(res.Rows) == s.cfg.MaxResultRows {
-			return nil, fail(sluice.EINVALID, RuleResultRows,
-				fmt.Sprintf("result too large: more than %d rows", s.cfg.MaxResultRows), nil)
-		}
-		row := make([]any, len(dst))
 		for i, v := range dst {
-			if row[i], err = plain(v, res.Types[i]); err != nil {
-				return nil, fail(sluice.EINTERNAL, RuleResultType,
-					"result has a value of an unsupported type", fmt.Errorf("column %d (%s): %w", i, res.Types[i], err))
+			if row[i], err = plain(v, types[i]); err != nil {
+				return fail(sluice.EINTERNAL, RuleResultType,
+					"result has a value of an unsupported type", fmt.Errorf("column %d (%s): %w", i, types[i], err))
 			}
 		}
-		res.Rows = append(res.Rows, row)
+		if err := fn(row); err != nil {
+			return err
+		}
 	}
-	return res, nil
 }
 
 // plain converts a driver value to a plain Go value; dbType is DuckDB's

@@ -224,6 +224,10 @@ func (s *Service) runAs(ctx context.Context, p *sluice.Principal, r Run, ev *slu
 		}
 		return res, d, plan, nil
 	}
+	sel, err := privacy.NewSelection(plan, ob)
+	if err != nil {
+		return nil, d, plan, err
+	}
 	// Reserve against every scope, in one transaction.
 	scopes, err := s.scopes(dc.auth, plan)
 	if err != nil {
@@ -242,7 +246,7 @@ func (s *Service) runAs(ctx context.Context, p *sluice.Principal, r Run, ev *slu
 	if err != nil {
 		return nil, d, plan, err
 	}
-	groups, touched, err := s.execute(ctx, ex)
+	touched, err := s.execute(ctx, ex, sel)
 	if err != nil {
 		settle := privacy.Commit
 		if !touched {
@@ -253,7 +257,7 @@ func (s *Service) runAs(ctx context.Context, p *sluice.Principal, r Run, ev *slu
 		}
 		return nil, d, plan, err
 	}
-	rel, err := privacy.Release(plan, ob, groups)
+	rel, err := sel.Release()
 	if err == nil {
 		err = PostProcess(plan, rel)
 	}

@@ -7,77 +7,80 @@ import (
 
 	"sluice"
 	"sluice/privacy"
-	"sluice/sandbox"
 )
 
-// decodeGroups reads the bounded SQL's result: keys, __units, then
-// (count, sum, sum of squares) per aggregate.
-func decodeGroups(plan *sluice.Plan, res *sandbox.Result) ([]privacy.Group, error) {
+// decodeGroup reads one row of the bounded SQL's result: keys, __units,
+// then (count, sum, sum of squares) per aggregate. Keys are copied; row is
+// not kept.
+func decodeGroup(plan *sluice.Plan, row []any) (privacy.Group, error) {
 	nk, na := len(plan.Groups), len(plan.Aggregates)
-	if want := nk + 1 + 3*na; len(res.Columns) != want {
-		return nil, fmt.Errorf("bounded result has %d columns, want %d", len(res.Columns), want)
+	if want := nk + 1 + 3*na; len(row) != want {
+		return privacy.Group{}, fmt.Errorf("bounded result has %d columns, want %d", len(row), want)
 	}
-	groups := make([]privacy.Group, 0, len(res.Rows))
-	for _, row := range res.Rows {
-		g := privacy.Group{Keys: append([]any(nil), row[:nk]...), Aggs: make([]privacy.Partial, na)}
-		units, err := toInt(row[nk])
+	g := privacy.Group{Keys: append([]any(nil), row[:nk]...), Aggs: make([]privacy.Partial, na)}
+	units, err := toInt(row[nk])
+	if err != nil {
+		return g, fmt.Errorf("units: %w", err)
+	}
+	g.Units = units
+	for i := range na {
+		base := nk + 1 + 3*i
+		c, err := toInt(row[base])
 		if err != nil {
-			return nil, fmt.Errorf("units: %w", err)
+			return g, fmt.Errorf("aggregate %d count: %w", i, err)
 		}
-		g.Units = units
-		for i := range na {
-			base := nk + 1 + 3*i
-			c, err := toInt(row[base])
-			if err != nil {
-				return nil, fmt.Errorf("aggregate %d count: %w", i, err)
-			}
-			s, err := toFloat(row[base+1])
-			if err != nil {
-				return nil, fmt.Errorf("aggregate %d sum: %w", i, err)
-			}
-			q, err := toFloat(row[base+2])
-			if err != nil {
-				return nil, fmt.Errorf("aggregate %d sum of squares: %w", i, err)
-			}
-			g.Aggs[i] = privacy.Partial{Count: c, Sum: s, SumSq: q}
+		s, err := toFloat(row[base+1])
+		if err != nil {
+			return g, fmt.Errorf("aggregate %d sum: %w", i, err)
 		}
-		groups = append(groups, g)
+		q, err := toFloat(row[base+2])
+		if err != nil {
+			return g, fmt.Errorf("aggregate %d sum of squares: %w", i, err)
+		}
+		g.Aggs[i] = privacy.Partial{Count: c, Sum: s, SumSq: q}
 	}
-	return groups, nil
+	return g, nil
 }
 
-// decodeBuckets attaches the sampled quantile values to their groups.
-func decodeBuckets(plan *sluice.Plan, res *sandbox.Result, groups []privacy.Group) error {
-	nk := len(plan.Groups)
-	if len(res.Columns) != nk+3 {
-		return fmt.Errorf("quantile result has %d columns, want %d", len(res.Columns), nk+3)
+// bucketSink attaches the rows of the quantile SQL's result, (keys, aggregate
+// index, value, count), to the kept groups they belong to; rows of groups
+// the selection dropped are skipped.
+type bucketSink struct {
+	plan  *sluice.Plan
+	index map[string]*privacy.Group
+}
+
+func newBucketSink(plan *sluice.Plan, groups []*privacy.Group) *bucketSink {
+	b := &bucketSink{plan: plan, index: make(map[string]*privacy.Group, len(groups))}
+	for _, g := range groups {
+		b.index[keyOf(g.Keys)] = g
 	}
-	index := map[string]int{}
-	for i, g := range groups {
-		index[keyOf(g.Keys)] = i
+	return b
+}
+
+func (b *bucketSink) add(row []any) error {
+	nk := len(b.plan.Groups)
+	if len(row) != nk+3 {
+		return fmt.Errorf("quantile result has %d columns, want %d", len(row), nk+3)
 	}
-	for _, row := range res.Rows {
-		gi, ok := index[keyOf(row[:nk])]
-		if !ok {
-			// A group whose values are all NULL for other aggregates still has
-			// a units row; a sample without one cannot happen.
-			return fmt.Errorf("quantile sample for a group the main query lacks")
-		}
-		ai, err := toInt(row[nk])
-		if err != nil || ai < 0 || int(ai) >= len(plan.Aggregates) {
-			return fmt.Errorf("quantile sample for aggregate %v", row[nk])
-		}
-		v, err := toFloat(row[nk+1])
-		if err != nil {
-			return err
-		}
-		n, err := toInt(row[nk+2])
-		if err != nil {
-			return err
-		}
-		p := &groups[gi].Aggs[ai]
-		p.Buckets = append(p.Buckets, privacy.Bucket{Value: v, Count: n})
+	g, ok := b.index[keyOf(row[:nk])]
+	if !ok {
+		return nil
 	}
+	ai, err := toInt(row[nk])
+	if err != nil || ai < 0 || int(ai) >= len(b.plan.Aggregates) {
+		return fmt.Errorf("quantile sample for aggregate %v", row[nk])
+	}
+	v, err := toFloat(row[nk+1])
+	if err != nil {
+		return err
+	}
+	n, err := toInt(row[nk+2])
+	if err != nil {
+		return err
+	}
+	p := &g.Aggs[ai]
+	p.Buckets = append(p.Buckets, privacy.Bucket{Value: v, Count: n})
 	return nil
 }
 
@@ -136,56 +139,4 @@ func toFloat(v any) (float64, error) {
 		return 0, nil
 	}
 	return 0, fmt.Errorf("unexpected %T", v)
-}
-
-// maxDomainGroups caps the groups filled in from declared domains.
-const maxDomainGroups = 10000
-
-// fillDomains adds a zero group for every combination of the plan's
-// declared key domains that the data lacks: public groups are released
-// (or suppressed by their noisy count) whether or not the data has them,
-// so their presence says nothing about the data.
-func fillDomains(plan *sluice.Plan, groups []privacy.Group) ([]privacy.Group, error) {
-	if !plan.PublicGroups || len(plan.Groups) == 0 {
-		return groups, nil
-	}
-	have := map[string]bool{}
-	for _, g := range groups {
-		have[domainKey(g.Keys)] = true
-	}
-	combos := 1
-	for _, g := range plan.Groups {
-		combos *= len(g.Domain)
-		if combos > maxDomainGroups {
-			return nil, fmt.Errorf("public groups: %d combinations exceed %d", combos, maxDomainGroups)
-		}
-	}
-	idx := make([]int, len(plan.Groups))
-	for c := 0; c < combos; c++ {
-		keys := make([]any, len(plan.Groups))
-		for k, g := range plan.Groups {
-			keys[k] = g.Domain[idx[k]]
-		}
-		if !have[domainKey(keys)] {
-			groups = append(groups, privacy.Group{Keys: keys, Aggs: make([]privacy.Partial, len(plan.Aggregates))})
-		}
-		for k := len(idx) - 1; k >= 0; k-- {
-			idx[k]++
-			if idx[k] < len(plan.Groups[k].Domain) {
-				break
-			}
-			idx[k] = 0
-		}
-	}
-	return groups, nil
-}
-
-// domainKey renders keys as the domain values they stand for (dates as
-// YYYY-MM-DD), as the release matches them.
-func domainKey(keys []any) string {
-	s := ""
-	for _, k := range keys {
-		s += sluice.KeyText(k) + "\x00"
-	}
-	return s
 }

@@ -225,11 +225,14 @@ func (s *Service) Query(ctx context.Context, req QueryRequest) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	groups, _, err := s.execute(ctx, ex)
+	sel, err := privacy.NewSelection(ex.Plan, req.Obligations)
 	if err != nil {
 		return nil, err
 	}
-	rel, err := privacy.Release(ex.Plan, req.Obligations, groups)
+	if _, err := s.execute(ctx, ex, sel); err != nil {
+		return nil, err
+	}
+	rel, err := sel.Release()
 	if err != nil {
 		return nil, err
 	}
@@ -240,54 +243,58 @@ func (s *Service) Query(ctx context.Context, req QueryRequest) (*Result, error) 
 }
 
 // execute runs the bounded SQL in a fresh sandbox that sees only the
-// columns the query reads, after checking DuckDB's bound plan.
+// columns the query reads, after checking DuckDB's bound plan, and streams
+// its groups into sel: however many groups the data has, none is refused
+// for their number and only the selected ones are kept (see
+// privacy.Selection). The quantile SQL, if any, runs after the selection
+// has ended, and only the kept groups take its samples.
 //
 // touched reports whether the error came after the sandbox began reading
 // data: such a failure is charged.
-func (s *Service) execute(ctx context.Context, ex *Explanation) (groups []privacy.Group, touched bool, err error) {
+func (s *Service) execute(ctx context.Context, ex *Explanation, sel *privacy.Selection) (touched bool, err error) {
 	sb, key, exposed, read, err := s.sandboxFor(ctx, ex)
 	if err != nil {
-		return nil, false, err
+		return false, err
 	}
 	healthy := false
 	defer func() { s.pool.put(key, sb, healthy) }()
 	checkKey := planCheckKey(key, exposed, read, ex.SQL, ex.QuantileSQL)
 	if _, ok := s.planChecked.Get(checkKey); !ok {
 		if err := s.checkPlans(ctx, sb, ex, exposed, read); err != nil {
-			return nil, false, err
+			return false, err
 		}
 		s.planChecked.Add(checkKey, struct{}{})
 	}
 	// What runs is the checked text with the query's secret seed.
 	runSQL, runQuantileSQL := ex.bounded.Executable()
-	res, err := sb.Query(ctx, runSQL)
+	err = sb.Each(ctx, runSQL, nil, func(row []any) error {
+		g, err := decodeGroup(ex.Plan, row)
+		if err != nil {
+			return err
+		}
+		return sel.Add(g)
+	})
 	if err != nil {
 		if c := sandbox.Cause(err); c != nil {
 			s.log.Warn("sandbox query failed", "digest", ex.Plan.Digest, "cause", c)
 		}
-		return nil, true, err
+		return true, err
 	}
-	groups, err = decodeGroups(ex.Plan, res)
+	groups, err := sel.Groups()
 	if err != nil {
-		return nil, true, err
-	}
-	if groups, err = fillDomains(ex.Plan, groups); err != nil {
-		return nil, true, err
+		return true, err
 	}
 	if runQuantileSQL != "" {
-		qres, err := sb.Query(ctx, runQuantileSQL)
-		if err != nil {
+		sink := newBucketSink(ex.Plan, groups)
+		if err := sb.Each(ctx, runQuantileSQL, nil, sink.add); err != nil {
 			if c := sandbox.Cause(err); c != nil {
 				s.log.Warn("sandbox quantile query failed", "digest", ex.Plan.Digest, "cause", c)
 			}
-			return nil, true, err
-		}
-		if err := decodeBuckets(ex.Plan, qres, groups); err != nil {
-			return nil, true, err
+			return true, err
 		}
 	}
 	healthy = true
-	return groups, true, nil
+	return true, nil
 }
 
 // sandboxFor prepares the datasets of a query and takes a pooled sandbox

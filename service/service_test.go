@@ -189,3 +189,36 @@ func TestQueryShapes(t *testing.T) {
 		}
 	}
 }
+
+// The sandbox's result-row cap never refuses a release: the bounded result
+// streams into the selection, so the number of pre-noise groups (which
+// depends on groups partition selection withholds) cannot decide whether a
+// query runs. Here the cap is 5 and the query has hundreds of groups.
+func TestManyGroupsStreamPastTheResultCap(t *testing.T) {
+	dir := exampleData(t)
+	cat, err := storage.OpenCatalog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := New(context.Background(), Config{Catalog: cat, CacheDir: filepath.Join(t.TempDir(), "cache"), Sandbox: sandbox.Config{DisableFileSystem: true, MaxResultRows: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	res, err := svc.Query(context.Background(), QueryRequest{
+		SQL:         "SELECT month, district, count(*) AS n, median(tax_paid) AS m FROM tax_monthly JOIN enterprise USING (credit_code) GROUP BY month, district",
+		Obligations: sluice.Obligations{Epsilon: 20, Delta: 1e-6, L0: 48, Linf: 1, Noise: sluice.NoiseLaplace, MaxGroups: 100000},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth := trueCounts(t, "SELECT 'x', count(*)::DOUBLE FROM (SELECT DISTINCT month, district FROM '"+filepath.Join(dir, "tax_monthly.parquet")+"' JOIN '"+filepath.Join(dir, "enterprise.parquet")+"' USING (credit_code))")["x"]
+	if truth <= 5 || len(res.Release.Rows) <= 5 {
+		t.Fatalf("released %d of %v groups: the test needs more than the cap of 5", len(res.Release.Rows), truth)
+	}
+	for _, row := range res.Release.Rows {
+		if row[3].Number == nil {
+			t.Fatalf("group %v %v has no median", row[0].Key, row[1].Key)
+		}
+	}
+}
