@@ -30,27 +30,29 @@ import (
 // q·Σ_R η of independent node noises η, whose tails are bounded from the
 // noise parameters alone (tailBounds).
 //
-// Runs over a fixed set (probability ≤ 0.04 of failing): T is the set of
-// multiples of 16 leaves (every node one level above the leaves), which
-// needs the noisy nodes of the two upper levels only, and each test is at
-// level 0.02 on its side. The upper end b̂ is the start of the run of
-// boundaries of T, up to the last, where D̃ ≥ z; the lower end â the end of
-// the run from the first where D̃ ≤ −z. The upper end fails only if
-// D(b̂) < 0: then t₀, the last boundary of T with D < 0 (fixed by the data,
-// not the noise), lies in that run, so its noise exceeded z: probability
-// ≤ 0.02. Likewise for â with t₁, the first boundary of T with D ≥ 0. No
-// union bound is needed, however many boundaries are tested.
+// Runs, level by level (probability ≤ α/2 of failing on each side, α/(2h)
+// per level for a tree of height h). Let T_ℓ be the boundaries of the
+// nodes of level ℓ (level 1 below the root, level h the leaves); a test at
+// t ∈ T_ℓ reads nodes down to level ℓ only. The upper end starts at b₀ =
+// leaves; at level ℓ the boundaries of T_ℓ inside the level-(ℓ−1) node
+// below b_{ℓ−1} are tested from the top down, and b_ℓ is the lowest of the
+// run of those where D̃ ≥ z (b_{ℓ−1} when the first fails). The lower end
+// mirrors it with runs of D̃ ≤ −z from the bottom up.
 //
-// Refinement (probability ≤ 0.01 of failing): within the 16 leaves below
-// b̂ and above â, leaf boundaries are tested at 0.01/(2·4095) each; by the
-// union bound over all 2·4095 one-sided tests, every conclusion "D(t) > 0"
-// from D̃(t) ≥ z or "D(t) < 0" from D̃(t) ≤ −z holds at once with
-// probability ≥ 0.99, so boundaries may be chosen after seeing the runs.
+// The upper end fails only if D(b_h) < 0. Take the first level ℓ with
+// D(b_ℓ) < 0; then D(b_{ℓ−1}) ≥ 0 (at ℓ = 1 because D(leaves) ≥ 0), so
+// t_ℓ, the last boundary of T_ℓ with D < 0 (fixed by the data, not the
+// noise), lies in [b_ℓ, b_{ℓ−1}): in the run, so its test passed, which
+// happens with probability ≤ α/(2h). No union bound over the boundaries
+// tested is needed, however they were chosen, because each level's
+// failure is pinned on one boundary fixed in advance; the levels add up.
+// Each side reads at most b nodes per level: the interval costs at most
+// 2·b·h noise draws (96 for the rewriter's tree), most of them shared
+// with the estimate's walk.
 //
-// The interval [lo + â'·w, lo + b̂'·w] (w the leaf width, â' ≥ â and
-// b̂' ≤ b̂ the refined ends, the bounds themselves when nothing passed)
-// covers the quantile with probability ≥ 0.95; it is widened to contain
-// the estimate, which keeps the guarantee. It covers the quantile of the
+// The interval [lo + a_h·w, lo + b_h·w] (w the leaf width) covers the
+// quantile with probability ≥ 1 − α; it is widened to contain the
+// estimate, which keeps the guarantee. It covers the quantile of the
 // sampled, clamped values (as the other intervals cover the bounded
 // statistic), to the leaf width.
 
@@ -63,10 +65,8 @@ const (
 	// constants for skipping near-empty children and comparing ranks.
 	libraryAlpha     = 0.0075
 	libraryTolerance = 1e-6
-	// coarseAlpha and fineAlpha split the interval's α (ciAlpha) between
-	// the runs over T and the refinement at leaf boundaries.
-	coarseAlpha = 0.04
-	fineAlpha   = ciAlpha - coarseAlpha
+	// levelAlpha is each side's α at each level of the runs.
+	levelAlpha = ciAlpha / 2 / treeHeight
 )
 
 // quantileTree is one group's noisy tree for one quantile aggregate.
@@ -247,49 +247,34 @@ func (t *quantileTree) interval(q, est float64) (lo, hi float64, err error) {
 		}
 		return 0, nil
 	}
-	// The coarse runs, over the boundaries of T (multiples of step).
-	step := branching
-	n := t.leaves / step
-	pass := make([]int8, n)
-	for k := 1; k < n; k++ {
-		if pass[k], err = test(k*step, coarseAlpha/2); err != nil {
-			return 0, 0, err
+	a, b := 0, t.leaves
+	for step := t.leaves / branching; step >= 1; step /= branching {
+		top, bottom := b, a
+		for l := top - step; l > top-branching*step; l -= step {
+			p, err := test(l, levelAlpha)
+			if err != nil {
+				return 0, 0, err
+			}
+			if p != 1 {
+				break
+			}
+			b = l
+		}
+		for l := bottom + step; l < bottom+branching*step; l += step {
+			p, err := test(l, levelAlpha)
+			if err != nil {
+				return 0, 0, err
+			}
+			if p != -1 {
+				break
+			}
+			a = l
 		}
 	}
-	b := n // the run of +1 that reaches the last boundary starts at b
-	for k := n - 1; k >= 1 && pass[k] == 1; k-- {
-		b = k
-	}
-	a := 0 // the run of −1 from the first boundary ends at a
-	for k := 1; k < n && pass[k] == -1; k++ {
-		a = k
-	}
-	// The refinement, at leaf boundaries inside the cell below b and the
-	// cell above a, each tested at fineAlpha shared by all leaf boundaries.
-	fine := fineAlpha / float64(2*(t.leaves-1))
-	hiLeaf := b * step
-	for l := (b-1)*step + 1; l < b*step; l++ {
-		p, err := test(l, fine)
-		if err != nil {
-			return 0, 0, err
-		}
-		if p == 1 {
-			hiLeaf = l
-			break
-		}
-	}
-	loLeaf := a * step
-	for l := (a+1)*step - 1; l > a*step; l-- {
-		p, err := test(l, fine)
-		if err != nil {
-			return 0, 0, err
-		}
-		if p == -1 {
-			loLeaf = l
-			break
-		}
-	}
-	return math.Min(t.value(loLeaf), est), math.Max(t.value(hiLeaf), est), nil
+	// The two ends cross only when a test failed; keep the interval an
+	// interval.
+	a, b = min(a, b), max(a, b)
+	return math.Min(t.value(a), est), math.Max(t.value(b), est), nil
 }
 
 // tailBounds gives, for one mechanism's node noise, the bound z with
