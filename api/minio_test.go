@@ -44,12 +44,15 @@ func TestDatasetInObjectStorage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newStack(t, stackOptions{objects: objects})
+	s := newStack(t, stackOptions{objects: objects, retention: 2})
 	s.registerExamples(t)
 	owner := s.token(t, "wang.fang", "shanghai-tax-bureau", sluice.RoleOwner)
 	// Move tax_monthly to object storage.
 	d, err := storage.LoadManifest(filepath.Join(s.data, "tax_monthly.yaml"))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.FPutObject(ctx, "datasets", "tax_monthly/seed.parquet", filepath.Join(s.data, "tax_monthly.parquet"), minio.PutObjectOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	d.Location = "s3://datasets/tax_monthly/seed.parquet"
@@ -106,8 +109,18 @@ func TestDatasetInObjectStorage(t *testing.T) {
 	}
 	var vs struct{ Versions []sluice.Dataset }
 	s.must(t, 200, s.do(t, "GET", "/v1/datasets/tax_monthly/versions", owner, nil, "")).decode(t, &vs)
-	if len(vs.Versions) != 3 || !strings.HasPrefix(vs.Versions[2].Location, "s3://datasets/tax_monthly/2026.01") {
+	if len(vs.Versions) != 2 || !strings.HasPrefix(vs.Versions[1].Location, "s3://datasets/tax_monthly/2026.01") {
 		t.Errorf("versions %+v", vs.Versions)
+	}
+	// Retention (2 versions) retired the seed version: its object is gone
+	// from the server; the two kept ones are there.
+	if _, err := raw.StatObject(ctx, "datasets", "tax_monthly/seed.parquet", minio.StatObjectOptions{}); minio.ToErrorResponse(err).Code != "NoSuchKey" {
+		t.Errorf("retired version's object: %v, want NoSuchKey", err)
+	}
+	for _, v := range []string{"2025.12", "2026.01"} {
+		if _, err := raw.StatObject(ctx, "datasets", "tax_monthly/"+v+".parquet", minio.StatObjectOptions{}); err != nil {
+			t.Errorf("kept version %s: %v", v, err)
+		}
 	}
 	if strings.Contains(logs.String(), srv.SecretKey) {
 		t.Error("the secret key appears in the logs")

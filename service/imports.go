@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +20,7 @@ import (
 type ObjectStore interface {
 	Put(ctx context.Context, loc string, r io.Reader, size int64) (s3.Object, error)
 	Fetch(ctx context.Context, loc string) (string, s3.Object, error)
+	Remove(ctx context.Context, loc string) error
 }
 
 // MaxUpload caps an uploaded dataset file.
@@ -153,7 +155,10 @@ func (s *Service) ImportVersion(ctx context.Context, p *sluice.Principal, req Im
 
 // retire applies the version retention: versions beyond the newest keep
 // (never the current one) leave the catalog's version list and their local
-// files are removed. Releases already made keep their records in the
+// files are removed, and so are their objects in object storage where
+// Sluice's imports put them (<bucket>/<dataset>/<version>.parquet, with
+// their cached copies); objects an owner registered elsewhere are theirs
+// and are left. Releases already made keep their records in the
 // ledger and the audit trail.
 func (s *Service) retire(ctx context.Context, p *sluice.Principal, id string, keep int) error {
 	versions, err := s.DatasetVersions(ctx, p, id)
@@ -181,13 +186,34 @@ func (s *Service) retire(ctx context.Context, p *sluice.Principal, id string, ke
 	if err != nil {
 		return err
 	}
+	var errs []error
 	for _, v := range old {
-		if v.Version != cur.Version && !strings.HasPrefix(v.Location, "s3://") && v.Location != "" {
+		switch {
+		case v.Version == cur.Version || v.Location == "":
+		case strings.HasPrefix(v.Location, "s3://"):
+			if s.objects != nil && importedObject(v) {
+				if err := s.objects.Remove(ctx, v.Location); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		default:
 			os.Remove(filepath.Join(s.dataDir, v.Location))
 		}
+	}
+	if len(errs) > 0 {
+		// The versions have left the catalog; what could not be removed is
+		// logged for the operators and does not fail the import.
+		s.log.Warn("retired versions' objects not removed", "dataset", id, "error", errors.Join(errs...))
 	}
 	if len(removed) > 0 {
 		return s.event(ctx, "dataset.versions_retired", p, map[string]any{"dataset": id, "versions": removed})
 	}
 	return nil
+}
+
+// importedObject reports whether a version's object is where an import
+// writes it: s3://<bucket>/<dataset>/<version>.parquet.
+func importedObject(v *sluice.Dataset) bool {
+	bucket, _, err := s3.ParseLocation(v.Location)
+	return err == nil && v.Location == fmt.Sprintf("s3://%s/%s/%s.parquet", bucket, v.ID, v.Version)
 }

@@ -212,6 +212,31 @@ func (s *Store) Stat(ctx context.Context, loc string) (Object, error) {
 	}, nil
 }
 
+// Remove deletes the object at location and its cached copy. An object
+// that is already gone is not an error. A copy a Fetch returned shortly
+// before stays readable by whoever holds it open (the cache removes the
+// file; POSIX keeps an open file's data).
+func (s *Store) Remove(ctx context.Context, loc string) error {
+	bucket, key, err := ParseLocation(loc)
+	if err != nil {
+		return err
+	}
+	loc = location(bucket, key)
+	obj, err := s.Stat(ctx, loc)
+	switch {
+	case err == nil:
+		s.cache.remove(cacheName(bucket, key, obj))
+	case sluice.ErrorCode(err) != sluice.ENOTFOUND:
+		return err
+	}
+	if err := s.client.RemoveObject(ctx, bucket, key, minio.RemoveObjectOptions{}); err != nil {
+		if code := codeOf(err); code != sluice.ENOTFOUND {
+			return s.objErr(loc, code, failed("remove", err), err)
+		}
+	}
+	return nil
+}
+
 var hexSHA256 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // Fetch returns the path of a local, verified copy of the object at

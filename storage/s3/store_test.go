@@ -604,3 +604,41 @@ func waitForWaiters(t *testing.T, s *Store, want int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Remove deletes the object and its cached copy; removing it again, or an
+// object that never existed, is not an error; a bad location is.
+func TestRemove(t *testing.T) {
+	f := newFixture(t, 0)
+	f.bucket(t, "data", false)
+	ctx := context.Background()
+	body := []byte("retired version")
+	if _, err := f.store.Put(ctx, "s3://data/d/v1.parquet", bytes.NewReader(body), int64(len(body))); err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := f.store.Fetch(ctx, "s3://data/d/v1.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := f.store.CacheUsage(); files != 1 {
+		t.Fatalf("%d cached files before Remove, want 1", files)
+	}
+	if err := f.store.Remove(ctx, "s3://data/d/v1.parquet"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("cached copy still there: %v", err)
+	}
+	if files, _ := f.store.CacheUsage(); files != 0 {
+		t.Errorf("%d cached files after Remove, want 0", files)
+	}
+	_, _, err = f.store.Fetch(ctx, "s3://data/d/v1.parquet")
+	wantObjectError(t, err, "s3://data/d/v1.parquet", sluice.ENOTFOUND, "not found")
+	for _, loc := range []string{"s3://data/d/v1.parquet", "s3://data/never.parquet"} {
+		if err := f.store.Remove(ctx, loc); err != nil {
+			t.Errorf("Remove(%s) again: %v", loc, err)
+		}
+	}
+	if err := f.store.Remove(ctx, "file:///etc/passwd"); sluice.ErrorCode(err) != sluice.EINVALID {
+		t.Errorf("Remove(file://) = %v; want EINVALID", err)
+	}
+}
