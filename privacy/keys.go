@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -136,7 +137,56 @@ func compareKey(a, b any) int {
 	case 4:
 		return a.(time.Time).Compare(b.(time.Time))
 	}
-	return strings.Compare(fmt.Sprintf("%T:%v", a, a), fmt.Sprintf("%T:%v", b, b))
+	return strings.Compare(EncodeKeys([]any{a}), EncodeKeys([]any{b}))
+}
+
+// EncodeKeys renders group keys as a string that is equal for two key
+// tuples exactly when the values are: every value carries its type and,
+// where it has parts (strings, lists, structs), their lengths, so no two
+// distinct tuples share an encoding. The service matches a query's two
+// result sets by it.
+func EncodeKeys(keys []any) string {
+	var b strings.Builder
+	for _, k := range keys {
+		encodeKey(&b, k)
+	}
+	return b.String()
+}
+
+func encodeKey(b *strings.Builder, v any) {
+	switch x := v.(type) {
+	case nil:
+		b.WriteString("n;")
+	case string:
+		fmt.Fprintf(b, "s%d:%s;", len(x), x)
+	case []byte:
+		fmt.Fprintf(b, "y%d:%s;", len(x), x)
+	case time.Time:
+		fmt.Fprintf(b, "t%s;", x.UTC().Format(time.RFC3339Nano))
+	case float64:
+		fmt.Fprintf(b, "f%s;", strconv.FormatFloat(x, 'g', -1, 64))
+	case []any:
+		fmt.Fprintf(b, "l%d[", len(x))
+		for _, e := range x {
+			encodeKey(b, e)
+		}
+		b.WriteString("];")
+	case map[string]any:
+		names := make([]string, 0, len(x))
+		for n := range x {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		fmt.Fprintf(b, "m%d{", len(x))
+		for _, n := range names {
+			fmt.Fprintf(b, "%d:%s=", len(n), n)
+			encodeKey(b, x[n])
+		}
+		b.WriteString("};")
+	default:
+		s := fmt.Sprintf("%v", x)
+		fmt.Fprintf(b, "%T%d:%s;", x, len(s), s)
+	}
 }
 
 // compareKeys orders two groups' keys lexicographically.

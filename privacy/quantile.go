@@ -42,8 +42,13 @@ import (
 // The upper end fails only if D(b_h) < 0. Take the first level ℓ with
 // D(b_ℓ) < 0; then D(b_{ℓ−1}) ≥ 0 (at ℓ = 1 because D(leaves) ≥ 0), so
 // t_ℓ, the last boundary of T_ℓ with D < 0 (fixed by the data, not the
-// noise), lies in [b_ℓ, b_{ℓ−1}): in the run, so its test passed, which
-// happens with probability ≤ α/(2h). No union bound over the boundaries
+// noise), lies in [b_ℓ, b_{ℓ−1}). Every boundary of T_ℓ in that range was
+// tested (b_{ℓ−1} is in T_ℓ and the run is contiguous) and passed, t_ℓ
+// among them, which happens with probability ≤ α/(2h): each node's noise
+// is drawn once (node), so D̃(t_ℓ) is D(t_ℓ) plus a fixed combination of
+// independent noises, bounded by tailBounds. The lower end's base case is
+// D(0) = −q·N < 0, which holds whenever there is a sample (q ≥ 0.005 after
+// clamping). No union bound over the boundaries
 // tested is needed, however they were chosen, because each level's
 // failure is pinned on one boundary fixed in advance; the levels add up.
 // Each side reads at most b nodes per level: the interval costs at most

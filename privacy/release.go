@@ -91,6 +91,11 @@ func Release(plan *sluice.Plan, ob sluice.Obligations, groups []Group) (*sluice.
 // leave Sluice, as the package-level Release describes. Call it once, after
 // the last Add.
 func (s *Selection) Release() (*sluice.Release, error) {
+	if s.released {
+		// A second release would draw fresh noise under the same charge.
+		return nil, internal("release.twice", "the selection was already released")
+	}
+	s.released = true
 	if _, err := s.Groups(); err != nil {
 		return nil, err
 	}

@@ -24,12 +24,20 @@ const maxDomainGroups = 1 << 18
 //   - Data-derived keys: each group's unit count is noised as the group
 //     arrives and the group is dropped at once unless it passes selection
 //     (see Release). Of the groups that pass, the first MaxGroups in key
-//     order are kept: memory holds at most 2·MaxGroups groups, and what is
-//     kept depends on the data only through the noisy selection.
+//     order are kept: memory holds at most 2·MaxGroups+2 groups, and what
+//     is kept (and whether duplicate keys are refused) depends on the data
+//     only through the noisy selection, never on the order groups come in.
 //   - Public keys: groups outside the declared domains are dropped as they
 //     arrive; the domains' combinations (at most maxDomainGroups, checked
 //     by Split) bound what is kept, and Groups fills in the combinations
 //     the data lacks.
+//
+// What this does not remove: DuckDB's memory limit and the sandbox's
+// timeout bound the work of the whole bounded query, withheld groups
+// included, so a query over enough groups to exhaust them fails whatever
+// the noise. These are coarse resource limits (the default timeout needs
+// millions of groups), not a threshold one unit can tip; they are
+// documented as a residual channel.
 //
 // A Selection is not safe for concurrent use.
 type Selection struct {
@@ -49,7 +57,8 @@ type Selection struct {
 	slots  []selected
 	filled []bool
 
-	done bool
+	done     bool
+	released bool
 }
 
 // selected is a kept group and, for data-derived keys, its noisy unit
@@ -73,6 +82,7 @@ func NewSelection(plan *sluice.Plan, ob sluice.Obligations) (*Selection, error) 
 	if s.max <= 0 {
 		s.max = defaultMaxGroups
 	}
+	s.max = min(s.max, math.MaxInt32) // 2·max+2 must not overflow
 	if !b.public {
 		if s.tau, err = b.threshold(); err != nil {
 			return nil, err
@@ -119,8 +129,8 @@ func (s *Selection) Add(g Group) error {
 	}
 	s.passed++
 	s.kept = append(s.kept, selected{g: g, units: units})
-	if len(s.kept) >= 2*s.max {
-		return s.compact()
+	if len(s.kept) >= 2*s.max+2 {
+		s.compact()
 	}
 	return nil
 }
@@ -147,10 +157,22 @@ func (s *Selection) addPublic(g Group) error {
 	return nil
 }
 
-// compact orders the kept data-derived groups by key, refuses duplicates
-// and keeps the first s.max.
-func (s *Selection) compact() error {
+// compact orders the kept data-derived groups by key and keeps the first
+// s.max+1: one more than is released, so that the final check for
+// duplicate keys sees the same groups in whatever order they came.
+func (s *Selection) compact() {
 	slices.SortFunc(s.kept, func(a, b selected) int { return compareKeys(a.g.Keys, b.g.Keys) })
+	if len(s.kept) > s.max+1 {
+		clear(s.kept[s.max+1:])
+		s.kept = s.kept[:s.max+1]
+	}
+}
+
+// finish ends a data-derived selection: the first s.max+1 selected groups
+// in key order (a function of the selected groups alone, not of their
+// order) must have distinct keys, and the first s.max are kept.
+func (s *Selection) finish() error {
+	s.compact()
 	for i := 1; i < len(s.kept); i++ {
 		if compareKeys(s.kept[i-1].g.Keys, s.kept[i].g.Keys) == 0 {
 			return internal("release.groups", "the result has duplicate groups")
@@ -171,7 +193,7 @@ func (s *Selection) compact() error {
 func (s *Selection) Groups() ([]*Group, error) {
 	if !s.done {
 		if !s.b.public {
-			if err := s.compact(); err != nil {
+			if err := s.finish(); err != nil {
 				return nil, err
 			}
 		} else {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"math/big"
+	"strconv"
 	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
@@ -40,7 +41,9 @@ type Result struct {
 	// Rows hold plain Go values: nil, bool, int64, float64, string, []byte,
 	// time.Time, *big.Int (HUGEINT, UHUGEINT, and UBIGINT above MaxInt64),
 	// and []any / map[string]any of these for LIST, ARRAY, STRUCT and JSON.
-	// DECIMAL becomes float64, UUID its canonical string.
+	// DECIMAL becomes float64 where that float's shortest text is the
+	// decimal's exact text, and that exact text (a string) where it is not;
+	// UUID becomes its canonical string.
 	Rows [][]any
 }
 
@@ -125,6 +128,9 @@ func (s *Sandbox) Query(ctx context.Context, sql string) (*Result, error) {
 // are. columns, if not nil, is called once with the column names and types
 // before the first row. fn must not keep row, which is reused; an error from
 // fn stops the query and is returned as it is. Errors are otherwise Query's.
+// The deadline interrupts DuckDB's execution, which completes before the
+// first row is read (duckdb-go materialises the result); reading the rows
+// and fn are not interrupted by it.
 func (s *Sandbox) Each(ctx context.Context, sql string, columns func(names, types []string), fn func(row []any) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
@@ -226,7 +232,7 @@ func plain(v any, dbType string) (any, error) {
 	case *big.Int:
 		return x, nil
 	case duckdb.Decimal:
-		return x.Float64(), nil
+		return decimal(x), nil
 	case []byte:
 		if dbType == "UUID" && len(x) == 16 {
 			return formatUUID(x), nil
@@ -252,6 +258,17 @@ func plain(v any, dbType string) (any, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("unsupported value type %T", v)
+}
+
+// decimal returns a DECIMAL as float64 when the float's shortest text is
+// the decimal's exact text, and as that exact text otherwise: two distinct
+// decimals never become one value (they would merge two groups' keys).
+func decimal(d duckdb.Decimal) any {
+	f := d.Float64()
+	if s := d.String(); strconv.FormatFloat(f, 'f', -1, 64) != s {
+		return s
+	}
+	return f
 }
 
 // formatUUID renders 16 bytes as a canonical UUID string.

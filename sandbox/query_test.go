@@ -131,3 +131,23 @@ func TestValueConversion(t *testing.T) {
 	_, err := s.Query(context.Background(), "SELECT INTERVAL 1 DAY")
 	wantRule(t, err, sluice.EINTERNAL, RuleResultType)
 }
+
+// DECIMAL values come back as float64 only where no two decimals can share
+// that float; wider ones keep their exact text, so distinct group keys stay
+// distinct.
+func TestDecimalsStayDistinct(t *testing.T) {
+	s, _ := openFixture(t, Config{})
+	res, err := s.Query(context.Background(), `SELECT * FROM (VALUES
+		(1.25::DECIMAL(18,2)), (0.1::DECIMAL(18,1)), (-3::DECIMAL(18,0)),
+		(123456789012345678::DECIMAL(18,0)), (123456789012345679::DECIMAL(18,0)),
+		('12345678901234567890.123'::DECIMAL(38,3))) AS t(d)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []any{1.25, 0.1, -3.0, "123456789012345678", "123456789012345679", "12345678901234567890.123"}
+	for i, w := range want {
+		if got := res.Rows[i][0]; got != w {
+			t.Errorf("row %d: %#v, want %#v", i, got, w)
+		}
+	}
+}

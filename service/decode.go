@@ -3,7 +3,6 @@ package service
 import (
 	"fmt"
 	"math/big"
-	"time"
 
 	"sluice"
 	"sluice/privacy"
@@ -53,7 +52,7 @@ type bucketSink struct {
 func newBucketSink(plan *sluice.Plan, groups []*privacy.Group) *bucketSink {
 	b := &bucketSink{plan: plan, index: make(map[string]*privacy.Group, len(groups))}
 	for _, g := range groups {
-		b.index[keyOf(g.Keys)] = g
+		b.index[privacy.EncodeKeys(g.Keys)] = g
 	}
 	return b
 }
@@ -63,7 +62,7 @@ func (b *bucketSink) add(row []any) error {
 	if len(row) != nk+3 {
 		return fmt.Errorf("quantile result has %d columns, want %d", len(row), nk+3)
 	}
-	g, ok := b.index[keyOf(row[:nk])]
+	g, ok := b.index[privacy.EncodeKeys(row[:nk])]
 	if !ok {
 		return nil
 	}
@@ -82,20 +81,6 @@ func (b *bucketSink) add(row []any) error {
 	p := &g.Aggs[ai]
 	p.Buckets = append(p.Buckets, privacy.Bucket{Value: v, Count: n})
 	return nil
-}
-
-func keyOf(keys []any) string {
-	s := ""
-	for _, k := range keys {
-		switch v := k.(type) {
-		case time.Time:
-			s += v.UTC().Format(time.RFC3339Nano)
-		default:
-			s += fmt.Sprintf("%T:%v", k, k)
-		}
-		s += "\x00"
-	}
-	return s
 }
 
 func toInt(v any) (int64, error) {
