@@ -63,6 +63,26 @@ func (b *Bounded) Executable() (sql, quantileSQL string) {
 	return put(b.SQL, b.rowStage), put(b.QuantileSQL, b.quantileRowStage)
 }
 
+// RowStages returns, for SQL and QuantileSQL (when set), a statement of its
+// row stage alone: "WITH __rows AS (…) SELECT * FROM __rows". The row stage
+// is the only part of a statement that reads the datasets, and the stages
+// after it use no more of __rows than it has, so the columns the optimizer
+// keeps for it bound what the whole statement reads. (DuckDB 1.5.6 cannot
+// serialize the optimized plan of a join whose sides its optimizer swapped,
+// such as the renderer's L0 join; the row stage has none unless the
+// analyst's query joins.)
+func (b *Bounded) RowStages() []string {
+	stage := func(text string, end int) string {
+		rows := text[len(rowStagePrefix(""))-1 : end-1]
+		return "SELECT * FROM (" + rows + ") AS __rows"
+	}
+	out := []string{stage(b.SQL, b.rowStage)}
+	if b.QuantileSQL != "" {
+		out = append(out, stage(b.QuantileSQL, b.quantileRowStage))
+	}
+	return out
+}
+
 // Rewrite renders the bounded SQL for an analysed query under the given
 // contribution bounds. seed keys the per-unit choice of groups; it must be
 // secret and fresh per query. It appears only in Executable's statements.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"sluice"
 	"sluice/query"
 	"sluice/sandbox"
 	"sluice/storage"
@@ -95,6 +96,74 @@ func TestSameSources(t *testing.T) {
 	} {
 		if got := sameSources(a, tc.b); got != tc.want {
 			t.Errorf("sameSources(%v, %v) = %v, want %v", a, tc.b, got, tc.want)
+		}
+	}
+}
+
+// In server mode the sandbox exposes every column an authorization grants;
+// the optimized plans of the row stages must then read only the query's
+// columns. The check is not vacuous: without one of the columns the query
+// reads, it fails. A join whose optimized plan DuckDB 1.5.6 cannot
+// serialize still passes, on the unoptimized check.
+func TestOptimizedRowStagesInServerMode(t *testing.T) {
+	svc := newService(t)
+	ctx := context.Background()
+	explain := func(q string) *Explanation {
+		ex, err := svc.Explain(ctx, QueryRequest{SQL: q, Obligations: sluice.Obligations{Epsilon: 1, Delta: 1e-6, L0: 2, Linf: 5, Noise: sluice.NoiseLaplace}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ex.exposed = map[string][]string{}
+		for _, id := range ex.Plan.Datasets {
+			d, err := svc.catalog.Get(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range d.Columns {
+				if c.Role != sluice.RoleIdentifier {
+					ex.exposed[id] = append(ex.exposed[id], c.Name)
+				}
+			}
+		}
+		return ex
+	}
+	join := explain("SELECT e.size_class, avg(s.headcount) FROM enterprise e JOIN tax_monthly t ON t.credit_code = e.credit_code JOIN social_insurance s ON s.credit_code = t.credit_code AND s.month = t.month GROUP BY e.size_class")
+	if err := svc.CheckPlans(ctx, join); err != nil {
+		t.Errorf("server-mode plan checks of a join: %v", err)
+	}
+
+	ex := explain("SELECT filing_status, sum(tax_paid), median(tax_paid) FROM tax_monthly GROUP BY ALL")
+	if err := svc.CheckPlans(ctx, ex); err != nil {
+		t.Fatalf("server-mode plan checks: %v", err)
+	}
+	sb, key, exposed, read, err := svc.sandboxFor(ctx, ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.pool.put(key, sb, true)
+	if sameSources(exposed, read) {
+		t.Fatal("the sandbox exposes only what the query reads: not server mode")
+	}
+	stages := ex.bounded.RowStages()
+	if len(stages) != 2 {
+		t.Fatalf("%d row stages, want 2 (main and quantile)", len(stages))
+	}
+	for _, q := range stages {
+		js, err := sb.SerializeOptimizedPlan(ctx, q)
+		if err != nil {
+			t.Fatalf("optimized plan of %s: %v (%v)", q, err, sandbox.Cause(err))
+		}
+		if err := query.CheckBoundPlan(js, read); err != nil {
+			t.Errorf("the row stage's plan reads more than the query: %v", err)
+		}
+		for i, src := range read {
+			for j := range src.Columns {
+				fewer := append([]query.Source(nil), read...)
+				fewer[i].Columns = append(append([]string(nil), src.Columns[:j]...), src.Columns[j+1:]...)
+				if err := query.CheckBoundPlan(js, fewer); err == nil {
+					t.Errorf("the row stage's plan passed without %s.%s", src.Catalog, src.Columns[j])
+				}
+			}
 		}
 	}
 }

@@ -403,8 +403,8 @@ func planCheckKey(poolKey string, exposed, read []query.Source, sqls ...string) 
 
 // checkPlans checks DuckDB's bound plans of the query's statements in sb:
 // before optimization every scan must bind to an authorised table and
-// expose only authorised columns; after it (column pruning) it may read
-// only what this query reads.
+// expose only authorised columns; after it (column pruning), the row
+// stages, which hold every scan, may read only what this query reads.
 func (s *Service) checkPlans(ctx context.Context, sb *sandbox.Sandbox, ex *Explanation, exposed, read []query.Source) error {
 	for _, q := range []string{ex.SQL, ex.QuantileSQL} {
 		if q == "" {
@@ -417,18 +417,21 @@ func (s *Service) checkPlans(ctx context.Context, sb *sandbox.Sandbox, ex *Expla
 		if err := query.CheckBoundPlan(js, exposed); err != nil {
 			return err
 		}
-		// When the sandbox exposes only what the query reads, the check
-		// above already holds every scan to those columns: the optimized
-		// plan could show no more (and serializing it costs as much as the
-		// rest of the checks).
-		if sameSources(exposed, read) {
-			continue
-		}
-		// DuckDB 1.5.6 cannot serialize some optimized join plans ("Failed to
-		// bind column reference … inequal types") although it runs them; the
-		// unoptimized check above already holds the scans to the authorised
-		// columns, so such a plan goes on with that check alone.
-		if js, err = sb.SerializeOptimizedPlan(ctx, q); err != nil {
+	}
+	// When the sandbox exposes only what the query reads, the checks above
+	// already hold every scan to those columns: an optimized plan could
+	// show no more.
+	if sameSources(exposed, read) {
+		return nil
+	}
+	for _, q := range ex.bounded.RowStages() {
+		js, err := sb.SerializeOptimizedPlan(ctx, q)
+		if err != nil {
+			// DuckDB 1.5.6 cannot serialize an optimized plan whose join
+			// sides build_side_probe_side swapped ("Failed to bind column
+			// reference … inequal types") although it runs it; the
+			// unoptimized check above already holds the scans to the
+			// authorised columns, so such a query goes on with that check.
 			if se := (*sluice.Error)(nil); !errors.As(err, &se) || se.Rule != sandbox.RulePlan {
 				return err
 			}
