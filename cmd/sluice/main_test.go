@@ -53,3 +53,21 @@ func TestCommandLine(t *testing.T) {
 		t.Error("--format xml accepted")
 	}
 }
+
+// Whole numbers (noisy counts) print without decimals; others keep two
+// significant decimals, or three significant digits below one.
+func TestFormatNumber(t *testing.T) {
+	for _, tc := range []struct {
+		v    float64
+		want string
+	}{
+		{292, "292"}, {-3, "-3"}, {0, "0"}, {12874.4, "12874"}, {2.5, "2.50"}, {0.123456, "0.123"}, {1e16, "10000000000000000"},
+	} {
+		if got := formatNumber(tc.v, 'f'); got != tc.want {
+			t.Errorf("formatNumber(%v) = %q, want %q", tc.v, got, tc.want)
+		}
+	}
+	if got := intervalText(292, sluice.Interval{Lower: 221, Upper: 363}); got != "± 71" {
+		t.Errorf("interval %q, want ± 71", got)
+	}
+}

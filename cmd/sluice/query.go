@@ -232,7 +232,7 @@ func formatNumber(v float64, f byte) string {
 	}
 	a := math.Abs(v)
 	switch {
-	case a >= 1000:
+	case a >= 1000 || (v == math.Trunc(v) && a < 1e15): // counts stay integers
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	case a >= 1:
 		return strconv.FormatFloat(v, 'f', 2, 64)
