@@ -38,6 +38,8 @@ func TestCheckBoundPlanText(t *testing.T) {
 		{"scan whose type is not first", plan(`{"children":[],"type":"LOGICAL_GET","name":"seq_scan"}`), false},
 		{"error document", `{"error":true,"error_type":"binder","error_message":"no such table"}`, false},
 		{"not JSON", plan(scan("ds0", `"a"`, "0"))[:60], false},
+		{"text after the object", plan(scan("ds0", `"a"`, "0")) + `,` + scan("ds9", `"a"`, "0"), false},
+		{"unbalanced", plan(scan("ds0", `"a"`, "0")) + `}`, false},
 		{"unknown layout", `{"plans":[` + scan("ds0", `"a"`, "0") + `],"error":false}`, false},
 	} {
 		err := CheckBoundPlan([]byte(tc.plan), src)
