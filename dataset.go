@@ -85,6 +85,9 @@ type Dataset struct {
 	Deprecated bool `json:"deprecated,omitempty" yaml:"deprecated,omitempty"`
 	// Checksum is the SHA-256 of the dataset file of this version.
 	Checksum string `json:"checksum,omitempty" yaml:"checksum,omitempty"`
+	// Imported marks a version whose file Sluice itself wrote (an import);
+	// version retention removes only such files. Set by the service only.
+	Imported bool `json:"imported,omitempty" yaml:"-"`
 }
 
 // Correction is a suspected data error an analyst reports on a dataset,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"sluice"
+	"sluice/storage"
 	"sluice/service"
 )
 
@@ -91,5 +92,52 @@ func TestImportVersionsAndRetention(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(s.dir, "tax_monthly", "2026.03.parquet")); err != nil {
 		t.Errorf("current version file: %v", err)
+	}
+}
+
+// Retention never removes a file another kept version still points at: an
+// owner re-registered an imported version's file under a new version name.
+func TestRetentionKeepsFilesStillInUse(t *testing.T) {
+	s := newStack(t, stackOptions{retention: 2})
+	s.registerExamples(t)
+	owner := s.token(t, "wang.fang", "shanghai-tax-bureau", sluice.RoleOwner)
+	body, err := os.ReadFile(filepath.Join(s.data, "tax_monthly.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	importVersion := func(v string) {
+		t.Helper()
+		s.clock.Add(time.Hour)
+		req, _ := http.NewRequest("POST", s.url+"/v1/datasets/tax_monthly/versions?format=parquet&version="+v, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+owner)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 201 {
+			t.Fatalf("import %s: %d", v, resp.StatusCode)
+		}
+	}
+	importVersion("2026.01")
+	d, err := storage.LoadManifest(filepath.Join(s.data, "tax_monthly.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Version, d.Location, d.Imported = "r1", filepath.Join("tax_monthly", "2026.01.parquet"), true
+	s.clock.Add(time.Hour)
+	s.must(t, 200, s.do(t, "PUT", "/v1/datasets/tax_monthly", owner, d, ""))
+	importVersion("2026.02") // retires 2025.12 and 2026.01; r1 is kept
+	var vs struct{ Versions []sluice.Dataset }
+	s.must(t, 200, s.do(t, "GET", "/v1/datasets/tax_monthly/versions", owner, nil, "")).decode(t, &vs)
+	if len(vs.Versions) != 2 || vs.Versions[0].Version != "r1" || vs.Versions[0].Imported {
+		t.Fatalf("versions after retention: %+v", vs.Versions)
+	}
+	if _, err := os.Stat(filepath.Join(s.dir, "tax_monthly", "2026.01.parquet")); err != nil {
+		t.Errorf("the file r1 points at was removed: %v", err)
+	}
+	importVersion("2026.03") // retires r1, which was registered, not imported
+	if _, err := os.Stat(filepath.Join(s.dir, "tax_monthly", "2026.01.parquet")); err != nil {
+		t.Errorf("a registered version's file was removed: %v", err)
 	}
 }

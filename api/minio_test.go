@@ -44,7 +44,7 @@ func TestDatasetInObjectStorage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newStack(t, stackOptions{objects: objects, retention: 2})
+	s := newStack(t, stackOptions{objects: objects, retention: 1})
 	s.registerExamples(t)
 	owner := s.token(t, "wang.fang", "shanghai-tax-bureau", sluice.RoleOwner)
 	// Move tax_monthly to object storage.
@@ -87,7 +87,7 @@ func TestDatasetInObjectStorage(t *testing.T) {
 		t.Fatalf("bad import: %d %.300s", r.status, r.body)
 	}
 	s.clock.Add(time.Minute)
-	s.must(t, 201, importCSV("2025.12", csvOf("true")))
+	s.must(t, 201, importCSV("2025.12.1", csvOf("true")))
 
 	bank, authID := s.authorize(t, []sluice.Grant{{Dataset: "tax_monthly", Columns: []string{"credit_code", "tax_paid", "filing_status"}}},
 		sluice.Budget{Epsilon: 10, Delta: 1e-5, EpsilonPerQuery: 0.5, DeltaPerQuery: 1e-6}, 0)
@@ -109,18 +109,34 @@ func TestDatasetInObjectStorage(t *testing.T) {
 	}
 	var vs struct{ Versions []sluice.Dataset }
 	s.must(t, 200, s.do(t, "GET", "/v1/datasets/tax_monthly/versions", owner, nil, "")).decode(t, &vs)
-	if len(vs.Versions) != 2 || !strings.HasPrefix(vs.Versions[1].Location, "s3://datasets/tax_monthly/2026.01") {
+	if len(vs.Versions) != 1 || !strings.HasPrefix(vs.Versions[0].Location, "s3://datasets/tax_monthly/2026.01") {
 		t.Errorf("versions %+v", vs.Versions)
 	}
-	// Retention (2 versions) retired the seed version: its object is gone
-	// from the server; the two kept ones are there.
-	if _, err := raw.StatObject(ctx, "datasets", "tax_monthly/seed.parquet", minio.StatObjectOptions{}); minio.ToErrorResponse(err).Code != "NoSuchKey" {
-		t.Errorf("retired version's object: %v, want NoSuchKey", err)
+	// Retention (1 version) retired the seed and 2025.12.1. The imported
+	// 2025.12.1's object is gone from the server; the seed's, which its owner
+	// registered, is theirs and stays; the current one is there.
+	stat := func(key string) error {
+		_, err := raw.StatObject(ctx, "datasets", key, minio.StatObjectOptions{})
+		return err
 	}
-	for _, v := range []string{"2025.12", "2026.01"} {
-		if _, err := raw.StatObject(ctx, "datasets", "tax_monthly/"+v+".parquet", minio.StatObjectOptions{}); err != nil {
-			t.Errorf("kept version %s: %v", v, err)
+	if err := stat("tax_monthly/2025.12.1.parquet"); minio.ToErrorResponse(err).Code != "NoSuchKey" {
+		t.Errorf("retired imported version's object: %v, want NoSuchKey", err)
+	}
+	for _, key := range []string{"tax_monthly/seed.parquet", "tax_monthly/2026.01.parquet"} {
+		if err := stat(key); err != nil {
+			t.Errorf("%s: %v", key, err)
 		}
+	}
+	// A version name is never reused, retired or not; nor is an object
+	// Sluice did not write overwritten.
+	if r := importCSV("2025.12.1", csvOf("true")); r.status != 409 {
+		t.Errorf("re-import of retired version 2025.12.1: %d %.200s", r.status, r.body)
+	}
+	if _, err := raw.PutObject(ctx, "datasets", "tax_monthly/2026.02.parquet", strings.NewReader("someone else's"), 14, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if r := importCSV("2026.02", csvOf("true")); r.status != 409 || !strings.Contains(string(r.body), "already exists") {
+		t.Errorf("import over an existing object: %d %.200s", r.status, r.body)
 	}
 	if strings.Contains(logs.String(), srv.SecretKey) {
 		t.Error("the secret key appears in the logs")

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,7 +47,7 @@ func keyClass(v any) int {
 		return 0
 	case bool:
 		return 1
-	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64, *big.Int, sluice.Decimal:
 		return 2
 	case string, []byte:
 		return 3
@@ -105,6 +106,24 @@ func asFloat(v any) float64 {
 	return math.NaN()
 }
 
+// numeric returns a numeric key in a kind sluice.CompareNumbers takes.
+func numeric(v any) any {
+	switch x := v.(type) {
+	case *big.Int, sluice.Decimal, float64:
+		return x
+	case float32:
+		return float64(x)
+	case uint64:
+		return new(big.Int).SetUint64(x)
+	case uint:
+		return new(big.Int).SetUint64(uint64(x))
+	}
+	if i, ok := asInt(v); ok {
+		return i
+	}
+	return v
+}
+
 // compareKey orders two key values deterministically.
 func compareKey(a, b any) int {
 	ca, cb := keyClass(a), keyClass(b)
@@ -128,6 +147,9 @@ func compareKey(a, b any) int {
 		y, oky := asInt(b)
 		if okx && oky {
 			return cmp.Compare(x, y)
+		}
+		if c, ok := sluice.CompareNumbers(numeric(a), numeric(b)); ok {
+			return c // exact for HUGEINT and wide DECIMAL keys
 		}
 		return cmp.Compare(asFloat(a), asFloat(b)) // NaN first
 	case 3:

@@ -3,6 +3,7 @@ package privacy
 import (
 	"fmt"
 	"math"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -162,7 +163,8 @@ func TestMaxGroupsTruncatesByKey(t *testing.T) {
 }
 
 func TestCompareKeys(t *testing.T) {
-	ordered := [][]any{{nil}, {false}, {true}, {int64(-3)}, {2.5}, {int64(3)}, {uint64(1 << 63)}, {"a"}, {"b"}, {"b", 1}}
+	ordered := [][]any{{nil}, {false}, {true}, {int64(-3)}, {2.5}, {int64(3)}, {sluice.Decimal("12345678901234567.89")}, {sluice.Decimal("12345678901234567.9")},
+		{uint64(1 << 63)}, {new(big.Int).Lsh(big.NewInt(1), 70)}, {"a"}, {"b"}, {"b", 1}}
 	for i := range ordered {
 		for j := range ordered {
 			got := compareKeys(ordered[i], ordered[j])

@@ -43,7 +43,7 @@ type Result struct {
 	// time.Time, *big.Int (HUGEINT, UHUGEINT, and UBIGINT above MaxInt64),
 	// and []any / map[string]any of these for LIST, ARRAY, STRUCT and JSON.
 	// DECIMAL becomes float64 where that float's shortest text is the
-	// decimal's exact text, and that exact text (a string) where it is not;
+	// decimal's exact text, and a sluice.Decimal of that text where it is not;
 	// UUID becomes its canonical string.
 	Rows [][]any
 }
@@ -262,12 +262,13 @@ func plain(v any, dbType string) (any, error) {
 }
 
 // decimal returns a DECIMAL as float64 when the float's shortest text is
-// the decimal's exact text, and as that exact text otherwise: two distinct
-// decimals never become one value (they would merge two groups' keys).
+// the decimal's exact text, and as a sluice.Decimal of that text
+// otherwise: two distinct decimals never become one value (they would
+// merge two groups' keys).
 func decimal(d duckdb.Decimal) any {
 	f := d.Float64()
 	if s := d.String(); strconv.FormatFloat(f, 'f', -1, 64) != s {
-		return s
+		return sluice.Decimal(s)
 	}
 	return f
 }

@@ -144,7 +144,7 @@ func TestDecimalsStayDistinct(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []any{1.25, 0.1, -3.0, "123456789012345678", "123456789012345679", "12345678901234567890.123"}
+	want := []any{1.25, 0.1, -3.0, sluice.Decimal("123456789012345678"), sluice.Decimal("123456789012345679"), sluice.Decimal("12345678901234567890.123")}
 	for i, w := range want {
 		if got := res.Rows[i][0]; got != w {
 			t.Errorf("row %d: %#v, want %#v", i, got, w)

@@ -99,6 +99,7 @@ func (s *Service) RegisterDataset(ctx context.Context, p *sluice.Principal, d *s
 		return nil, &sluice.Error{Code: sluice.EINVALID, Rule: "dataset.manifest", Message: err.Error()}
 	}
 	d.UpdatedAt = s.now().UTC()
+	d.Imported = false // only an import writes a file Sluice may later remove
 	err := s.store.Update(ctx, func(tx sluice.Tx) error {
 		old, err := tx.Dataset(d.ID)
 		switch {

@@ -20,6 +20,7 @@ import (
 type ObjectStore interface {
 	Put(ctx context.Context, loc string, r io.Reader, size int64) (s3.Object, error)
 	Fetch(ctx context.Context, loc string) (string, s3.Object, error)
+	Stat(ctx context.Context, loc string) (s3.Object, error)
 	Remove(ctx context.Context, loc string) error
 }
 
@@ -66,6 +67,9 @@ func (s *Service) ImportVersion(ctx context.Context, p *sluice.Principal, req Im
 	if cur.Version == req.Version {
 		return nil, nil, conflict("import.version", "dataset %s already has version %s", cur.ID, req.Version)
 	}
+	if err := s.store.View(ctx, func(tx sluice.Tx) error { return versionUnused(tx, cur.ID, req.Version) }); err != nil {
+		return nil, nil, err
+	}
 	if s.dataDir == "" {
 		return nil, nil, sluice.Errorf(sluice.EUNAVAILABLE, "no data directory for imports")
 	}
@@ -101,6 +105,7 @@ func (s *Service) ImportVersion(ctx context.Context, p *sluice.Principal, req Im
 	}
 	next.Checksum = report.OutputChecksum
 	next.Location = rel
+	next.Imported = true
 	if strings.HasPrefix(cur.Location, "s3://") {
 		if s.objects == nil {
 			os.Remove(dst)
@@ -111,6 +116,15 @@ func (s *Service) ImportVersion(ctx context.Context, p *sluice.Principal, req Im
 			return nil, report, err
 		}
 		loc := fmt.Sprintf("s3://%s/%s/%s.parquet", bucket, cur.ID, req.Version)
+		// Never overwrite an object Sluice did not write for this version:
+		// retention may later remove what an import wrote.
+		if _, err := s.objects.Stat(ctx, loc); err == nil {
+			os.Remove(dst)
+			return nil, report, conflict("import.location", "an object already exists at %s", loc)
+		} else if sluice.ErrorCode(err) != sluice.ENOTFOUND {
+			os.Remove(dst)
+			return nil, report, err
+		}
 		f, err := os.Open(dst)
 		if err != nil {
 			return nil, report, err
@@ -134,6 +148,9 @@ func (s *Service) ImportVersion(ctx context.Context, p *sluice.Principal, req Im
 		if now.Version != cur.Version {
 			return conflict("import.version", "dataset %s changed version during the import", cur.ID)
 		}
+		if err := versionUnused(tx, cur.ID, next.Version); err != nil {
+			return err
+		}
 		if err := putJSON(tx, bucketVersions, next.ID+"@"+next.Version, &next); err != nil {
 			return err
 		}
@@ -154,24 +171,36 @@ func (s *Service) ImportVersion(ctx context.Context, p *sluice.Principal, req Im
 }
 
 // retire applies the version retention: versions beyond the newest keep
-// (never the current one) leave the catalog's version list and their local
-// files are removed, and so are their objects in object storage where
-// Sluice's imports put them (<bucket>/<dataset>/<version>.parquet, with
-// their cached copies); objects an owner registered elsewhere are theirs
-// and are left. Releases already made keep their records in the
-// ledger and the audit trail.
+// (never the current one) leave the catalog's version list. The files of
+// those an import wrote (Imported) are removed, locally or in object
+// storage (with their cached copies), unless a version kept, or any
+// dataset's current version, still points at the same location; files an
+// owner registered are theirs and are left. Releases already made keep
+// their records in the ledger and the audit trail.
 func (s *Service) retire(ctx context.Context, p *sluice.Principal, id string, keep int) error {
 	versions, err := s.DatasetVersions(ctx, p, id)
 	if err != nil || len(versions) <= keep {
 		return err
 	}
-	cur, err := s.catalog.Get(id)
-	if err != nil {
-		return err
-	}
 	old := versions[:len(versions)-keep]
 	var removed []string
+	var files []string
 	err = s.store.Update(ctx, func(tx sluice.Tx) error {
+		cur, err := tx.Dataset(id)
+		if err != nil {
+			return err
+		}
+		inUse := map[string]bool{}
+		for _, v := range versions[len(versions)-keep:] {
+			inUse[v.Location] = true
+		}
+		all, err := tx.Datasets()
+		if err != nil {
+			return err
+		}
+		for _, d := range all {
+			inUse[d.Location] = true
+		}
 		for _, v := range old {
 			if v.Version == cur.Version {
 				continue
@@ -180,6 +209,9 @@ func (s *Service) retire(ctx context.Context, p *sluice.Principal, id string, ke
 				return err
 			}
 			removed = append(removed, v.Version)
+			if v.Imported && v.Location != "" && !inUse[v.Location] {
+				files = append(files, v.Location)
+			}
 		}
 		return nil
 	})
@@ -187,23 +219,24 @@ func (s *Service) retire(ctx context.Context, p *sluice.Principal, id string, ke
 		return err
 	}
 	var errs []error
-	for _, v := range old {
+	for _, loc := range files {
 		switch {
-		case v.Version == cur.Version || v.Location == "":
-		case strings.HasPrefix(v.Location, "s3://"):
-			if s.objects != nil && importedObject(v) {
-				if err := s.objects.Remove(ctx, v.Location); err != nil {
-					errs = append(errs, err)
-				}
+		case strings.HasPrefix(loc, "s3://"):
+			if s.objects == nil {
+				errs = append(errs, fmt.Errorf("%s: object storage is not configured", loc))
+			} else if err := s.objects.Remove(ctx, loc); err != nil {
+				errs = append(errs, err)
 			}
 		default:
-			os.Remove(filepath.Join(s.dataDir, v.Location))
+			if err := os.Remove(filepath.Join(s.dataDir, loc)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if len(errs) > 0 {
 		// The versions have left the catalog; what could not be removed is
 		// logged for the operators and does not fail the import.
-		s.log.Warn("retired versions' objects not removed", "dataset", id, "error", errors.Join(errs...))
+		s.log.Warn("retired versions' files not removed", "dataset", id, "error", errors.Join(errs...))
 	}
 	if len(removed) > 0 {
 		return s.event(ctx, "dataset.versions_retired", p, map[string]any{"dataset": id, "versions": removed})
@@ -211,9 +244,20 @@ func (s *Service) retire(ctx context.Context, p *sluice.Principal, id string, ke
 	return nil
 }
 
-// importedObject reports whether a version's object is where an import
-// writes it: s3://<bucket>/<dataset>/<version>.parquet.
-func importedObject(v *sluice.Dataset) bool {
-	bucket, _, err := s3.ParseLocation(v.Location)
-	return err == nil && v.Location == fmt.Sprintf("s3://%s/%s/%s.parquet", bucket, v.ID, v.Version)
+// versionUnused refuses a version name a dataset has had before, retired
+// or not: past releases name it, and its file may still be read.
+func versionUnused(tx sluice.Tx, id, version string) error {
+	key := id + "@" + version
+	used := false
+	err := tx.Scan(bucketVersions, key, func(k string, _ []byte) bool {
+		used = k == key
+		return !used
+	})
+	if err != nil {
+		return err
+	}
+	if used {
+		return conflict("import.version", "dataset %s already had version %s; a version name is never reused", id, version)
+	}
+	return nil
 }

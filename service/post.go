@@ -106,11 +106,10 @@ func compareValues(a, b sluice.Value) int {
 	if !aok || !bok {
 		return cmp.Compare(btoi(!aok), btoi(!bok))
 	}
+	if c, ok := sluice.CompareNumbers(av, bv); ok {
+		return c // exact for HUGEINT and wide DECIMAL keys
+	}
 	switch x := av.(type) {
-	case float64:
-		if y, ok := bv.(float64); ok {
-			return cmp.Compare(x, y)
-		}
 	case time.Time:
 		if y, ok := bv.(time.Time); ok {
 			return x.Compare(y)
@@ -127,7 +126,7 @@ func scalar(v sluice.Value) (any, bool) {
 	case nil:
 		return nil, false
 	case int64:
-		return float64(x), true
+		return x, true
 	case int32:
 		return float64(x), true
 	case float64:

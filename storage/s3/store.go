@@ -212,27 +212,30 @@ func (s *Store) Stat(ctx context.Context, loc string) (Object, error) {
 	}, nil
 }
 
-// Remove deletes the object at location and its cached copy. An object
-// that is already gone is not an error. A copy a Fetch returned shortly
-// before stays readable by whoever holds it open (the cache removes the
-// file; POSIX keeps an open file's data).
+// Remove deletes the object at location, then its cached copy (in that
+// order, so a Fetch racing with it cannot cache the object again after).
+// An object that is already gone is not an error. A copy a Fetch returned
+// shortly before stays readable by whoever holds it open (POSIX keeps an
+// open file's data). On a versioned bucket the server keeps the object's
+// earlier versions behind a delete marker: their lifecycle is the
+// bucket's.
 func (s *Store) Remove(ctx context.Context, loc string) error {
 	bucket, key, err := ParseLocation(loc)
 	if err != nil {
 		return err
 	}
 	loc = location(bucket, key)
-	obj, err := s.Stat(ctx, loc)
-	switch {
-	case err == nil:
-		s.cache.remove(cacheName(bucket, key, obj))
-	case sluice.ErrorCode(err) != sluice.ENOTFOUND:
-		return err
+	obj, statErr := s.Stat(ctx, loc)
+	if statErr != nil && sluice.ErrorCode(statErr) != sluice.ENOTFOUND {
+		return statErr
 	}
 	if err := s.client.RemoveObject(ctx, bucket, key, minio.RemoveObjectOptions{}); err != nil {
 		if code := codeOf(err); code != sluice.ENOTFOUND {
 			return s.objErr(loc, code, failed("remove", err), err)
 		}
+	}
+	if statErr == nil {
+		s.cache.remove(cacheName(bucket, key, obj))
 	}
 	return nil
 }
