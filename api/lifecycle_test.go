@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"sluice"
-	"sluice/storage"
 	"sluice/service"
+	"sluice/storage"
 )
 
 // An analyst reports a suspected error; the owner answers and resolves it;
