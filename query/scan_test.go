@@ -34,12 +34,41 @@ func TestScanTree(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.sql, err)
 		}
-		if err := scanTree(raw, allowed); (err == nil) != tc.ok {
+		if err := scanTree(raw, allowed, 0, len(raw)); (err == nil) != tc.ok {
 			t.Errorf("%s: %v, want ok=%v", tc.sql, err, tc.ok)
 		}
 	}
 	if _, err := p.serialize(ctx, "SELECT 1; SELECT 2"); err == nil || !strings.Contains(err.Error(), "exactly one") {
 		t.Errorf("two statements: %v", err)
+	}
+}
+
+// Datasets may be read only inside the row stage (__rows): what follows it
+// reads the renderer's own stages.
+func TestScanTreeDatasetsOnlyInRowStage(t *testing.T) {
+	p := testParser(t)
+	ctx := context.Background()
+	allowed := map[string]bool{"tax_monthly": true}
+	for _, tc := range []struct {
+		sql string
+		ok  bool
+	}{
+		{"WITH __rows AS (SELECT credit_code AS __u FROM tax_monthly) SELECT count(*) FROM __rows", true},
+		{"WITH __rows AS (SELECT credit_code AS __u FROM tax_monthly), __units AS (SELECT __u FROM __rows) SELECT count(*) FROM __units", true},
+		{"WITH __rows AS (SELECT credit_code AS __u FROM tax_monthly) SELECT count(*) FROM __rows JOIN tax_monthly ON (true)", false},
+		{"WITH __rows AS (SELECT 1 AS __u), __units AS (SELECT * FROM tax_monthly) SELECT count(*) FROM __units", false},
+	} {
+		raw, err := p.serialize(ctx, tc.sql)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.sql, err)
+		}
+		start, end, err := cteSpan(raw, "__rows")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.sql, err)
+		}
+		if err := scanTree(raw, allowed, start, end); (err == nil) != tc.ok {
+			t.Errorf("%s: %v, want ok=%v", tc.sql, err, tc.ok)
+		}
 	}
 }
 

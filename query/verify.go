@@ -78,7 +78,13 @@ func (p *Parser) verify(ctx context.Context, an *Analysis, b *Bounded) error {
 		if err != nil {
 			return internal("re-parse of bounded SQL failed: %v", err)
 		}
-		if err := scanTree(raw, allowed); err != nil {
+		// Datasets may be read only in the row stage: the optimized-plan
+		// check of server mode looks at the row stages alone.
+		rowsStart, rowsEnd, err := cteSpan(raw, "__rows")
+		if err != nil {
+			return err
+		}
+		if err := scanTree(raw, allowed, rowsStart, rowsEnd); err != nil {
 			return err
 		}
 		// The row stage, where everything from the analyst lives, must
@@ -114,25 +120,11 @@ func (p *Parser) verify(ctx context.Context, an *Analysis, b *Bounded) error {
 // (the rest of the statement is checked by scanTree); it is located by the
 // serializer's fixed layout, so a different layout fails closed.
 func cteQuery(raw []byte, name string) (node, error) {
-	var head []byte
-	for _, typ := range []string{"SELECT_NODE", "SET_OPERATION_NODE"} { // UNION ALL of quantiles
-		h := []byte(`{"error":false,"statements":[{"node":{"type":"` + typ + `","cte_map":{"map":[{"key":"` + name + `","value":`)
-		if bytes.HasPrefix(raw, h) {
-			head = h
-		}
+	start, end, err := cteSpan(raw, name)
+	if err != nil {
+		return nil, err
 	}
-	if head == nil {
-		return nil, internal("bounded SQL does not begin with its %s stage", name)
-	}
-	if n := bytes.Count(raw, []byte(`"key":"`+name+`"`)); n != 1 {
-		return nil, internal("bounded SQL defines %s %d times", name, n)
-	}
-	value := raw[len(head):]
-	end := valueEnd(value)
-	if end < 0 {
-		return nil, internal("re-parse of bounded SQL failed: malformed %s stage", name)
-	}
-	dec := json.NewDecoder(bytes.NewReader(value[:end]))
+	dec := json.NewDecoder(bytes.NewReader(raw[start:end]))
 	dec.UseNumber()
 	var v map[string]any
 	if err := dec.Decode(&v); err != nil {
@@ -143,6 +135,29 @@ func cteQuery(raw []byte, name string) (node, error) {
 		return nil, internal("bounded SQL's %s stage has no query", name)
 	}
 	return q, nil
+}
+
+// cteSpan returns where, in raw, the value of the statement's first CTE
+// lies; see cteQuery.
+func cteSpan(raw []byte, name string) (start, end int, err error) {
+	var head []byte
+	for _, typ := range []string{"SELECT_NODE", "SET_OPERATION_NODE"} { // UNION ALL of quantiles
+		h := []byte(`{"error":false,"statements":[{"node":{"type":"` + typ + `","cte_map":{"map":[{"key":"` + name + `","value":`)
+		if bytes.HasPrefix(raw, h) {
+			head = h
+		}
+	}
+	if head == nil {
+		return 0, 0, internal("bounded SQL does not begin with its %s stage", name)
+	}
+	if n := bytes.Count(raw, []byte(`"key":"`+name+`"`)); n != 1 {
+		return 0, 0, internal("bounded SQL defines %s %d times", name, n)
+	}
+	n := valueEnd(raw[len(head):])
+	if n < 0 {
+		return 0, 0, internal("re-parse of bounded SQL failed: malformed %s stage", name)
+	}
+	return len(head), len(head) + n, nil
 }
 
 // valueEnd returns the length of the JSON object or array raw begins with,
@@ -220,12 +235,17 @@ func stringPairs(raw []byte, fn func(key, value string, at int) error) error {
 // scanTree checks a serialized tree of rendered SQL: only allowed tables
 // and functions, no table functions, subquery expressions, parameters or
 // qualified table names, no set operation but UNION ALL.
-func scanTree(raw []byte, datasets map[string]bool) error {
-	err := stringPairs(raw, func(key, v string, _ int) error {
+func scanTree(raw []byte, datasets map[string]bool, rowsStart, rowsEnd int) error {
+	err := stringPairs(raw, func(key, v string, at int) error {
 		switch key {
 		case "table_name":
 			name := strings.ToLower(v)
-			if !datasets[name] && !internalTables[name] && !strings.HasPrefix(name, "__sample") {
+			switch {
+			case datasets[name]:
+				if at < rowsStart || at >= rowsEnd {
+					return internal("bounded SQL reads %s outside its row stage", name)
+				}
+			case !internalTables[name] && !strings.HasPrefix(name, "__sample"):
 				return internal("bounded SQL reads %s, which the plan does not", name)
 			}
 		case "function_name":
