@@ -36,8 +36,8 @@ var scenarios = []scenario{
 		 JOIN tax_monthly t ON t.credit_code = e.credit_code
 		 JOIN social_insurance s ON s.credit_code = t.credit_code AND s.month = t.month
 		 GROUP BY e.size_class`, 1, 1, 24},
-	{"Bank: utility usage by quarter and utility (data-derived quarters)",
-		`SELECT date_trunc('quarter', month) AS quarter, utility, sum(usage) AS usage, count(*) AS bills
+	{"Bank: utility usage by quarter and utility (data-derived quarters; each bill counted up to 20 000,\n    a bound tighter than the catalog's 1 000 000, so 50× less noise)",
+		`SELECT date_trunc('quarter', month) AS quarter, utility, sum(least(usage, 20000)) AS usage, count(*) AS bills
 		 FROM utilities GROUP BY ALL HAVING bills > 100 ORDER BY quarter, utility`, 1, 8, 3},
 	{"Bank: firms with dishonest-debtor records, by industry",
 		`SELECT e.industry, count(DISTINCT e.credit_code) AS firms
