@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/big"
 	"testing"
+	"time"
 )
 
 // Numbers of every kind a result carries order exactly, including
@@ -45,5 +46,22 @@ func TestDecimalJSON(t *testing.T) {
 	}
 	if string(b) != `[12345678901234567.89,-0.5,"not a number"]` {
 		t.Errorf("JSON %s", b)
+	}
+}
+
+// Keys render as plain text, which is also how they match declared domain
+// values: no exponent for ordinary numbers, bytes as text, dates as dates.
+func TestKeyText(t *testing.T) {
+	for _, tc := range []struct {
+		k    any
+		want string
+	}{
+		{1e6, "1000000"}, {0.25, "0.25"}, {-3.0, "-3"}, {1e21, "1e+21"}, {1e-7, "1e-07"}, {float32(0.1), "0.1"},
+		{int64(42), "42"}, {[]byte("Huangpu"), "Huangpu"}, {Decimal("12345678901234567.89"), "12345678901234567.89"},
+		{time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), "2025-01-01"}, {nil, ""},
+	} {
+		if got := KeyText(tc.k); got != tc.want {
+			t.Errorf("KeyText(%#v) = %q, want %q", tc.k, got, tc.want)
+		}
 	}
 }

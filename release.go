@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"time"
 )
@@ -64,8 +65,10 @@ type Release struct {
 	Cached bool `json:"cached,omitempty"`
 }
 
-// KeyText renders a released group key as text: dates as YYYY-MM-DD, times
-// in RFC 3339, NULL as the empty string.
+// KeyText renders a released group key as text, which is also how a key
+// is matched against a declared domain: dates as YYYY-MM-DD, times in
+// RFC 3339, numbers in plain decimals (1000000, not 1e+06, below 10^21),
+// bytes as their text, NULL as the empty string.
 func KeyText(k any) string {
 	switch v := k.(type) {
 	case nil:
@@ -75,8 +78,22 @@ func KeyText(k any) string {
 			return v.Format("2006-01-02")
 		}
 		return v.Format(time.RFC3339Nano)
+	case float64:
+		return floatText(v, 64)
+	case float32:
+		return floatText(float64(v), 32)
+	case []byte:
+		return string(v)
 	}
 	return fmt.Sprint(k)
+}
+
+// floatText writes a float in plain decimals, as JSON does, below 10^21.
+func floatText(f float64, bits int) string {
+	if a := math.Abs(f); a != 0 && (a < 1e-6 || a >= 1e21) {
+		return strconv.FormatFloat(f, 'g', -1, bits)
+	}
+	return strconv.FormatFloat(f, 'f', -1, bits)
 }
 
 // WriteCSV writes the release as CSV: one column per key, three per

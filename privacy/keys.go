@@ -14,29 +14,13 @@ import (
 )
 
 // keyString renders a group key value for matching against a declared
-// domain (whose values are strings). A DATE at midnight renders as
-// 2006-01-02; NULL matches nothing.
+// domain (whose values are strings), as sluice.KeyText shows it; NULL
+// matches nothing.
 func keyString(v any) (string, bool) {
-	switch x := v.(type) {
-	case nil:
+	if v == nil {
 		return "", false
-	case string:
-		return x, true
-	case []byte:
-		return string(x), true
-	case time.Time:
-		if x.Hour() == 0 && x.Minute() == 0 && x.Second() == 0 && x.Nanosecond() == 0 {
-			return x.Format(time.DateOnly), true
-		}
-		return x.Format(time.RFC3339Nano), true
-	case float64:
-		return strconv.FormatFloat(x, 'g', -1, 64), true
-	case float32:
-		return strconv.FormatFloat(float64(x), 'g', -1, 32), true
-	case fmt.Stringer:
-		return x.String(), true
 	}
-	return fmt.Sprint(v), true
+	return sluice.KeyText(v), true
 }
 
 // keyClass orders values of different kinds: NULL, booleans, numbers,

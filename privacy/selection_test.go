@@ -164,3 +164,31 @@ func TestEncodeKeysInjective(t *testing.T) {
 		t.Error("the same instant in two zones encodes differently")
 	}
 }
+
+// Numeric keys match declared domain values written as plain numbers.
+func TestSelectionMatchesNumericDomains(t *testing.T) {
+	plan := &sluice.Plan{
+		PublicGroups: true,
+		Groups:       []sluice.GroupKey{{Name: "rate", Domain: []string{"0.25", "1000000"}}},
+		Aggregates:   []sluice.Aggregate{aggCount},
+		Outputs:      []sluice.Output{{Name: "rate", Group: 0, Agg: -1}, {Name: "n", Group: -1, Agg: 0}},
+	}
+	s, err := NewSelection(plan, obl(sluice.NoiseLaplace, 1, 1e-5, 1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []any{0.25, 1e6} {
+		if err := s.Add(Group{Keys: []any{k}, Units: 9, Aggs: []Partial{{Count: 9}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	groups, err := s.Groups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, g := range groups {
+		if g.Units != 9 {
+			t.Errorf("domain value %d (%v) did not match its data key", i, g.Keys[0])
+		}
+	}
+}
