@@ -70,7 +70,8 @@ func (b *Bounded) Executable() (sql, quantileSQL string) {
 // keeps for it bound what the whole statement reads. (DuckDB 1.5.6 cannot
 // serialize the optimized plan of a join whose sides its optimizer swapped,
 // such as the renderer's L0 join; the row stage has none unless the
-// analyst's query joins.)
+// analyst's query joins, and the service checks those in an instance
+// without that optimizer.)
 func (b *Bounded) RowStages() []string {
 	stage := func(text string, end int) string {
 		rows := text[len(rowStagePrefix(""))-1 : end-1]

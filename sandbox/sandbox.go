@@ -79,6 +79,12 @@ type Config struct {
 	// longer spill: an operator that exceeds MemoryLimit fails instead of
 	// spilling to disk. Already attached datasets stay readable.
 	DisableFileSystem bool
+	// DisabledOptimizers switches DuckDB optimizers off (names as in
+	// duckdb_optimizers()), for an instance used only to check plans: the
+	// service checks optimized join plans in one without
+	// build_side_probe_side, whose swapped sides DuckDB 1.5.6 cannot
+	// serialize.
+	DisabledOptimizers []string
 }
 
 // withDefaults returns c with its zero fields set to the defaults.
@@ -121,8 +127,15 @@ func (c Config) validate() error {
 	if c.MaxResultRows < 0 {
 		return fmt.Errorf("sandbox: max result rows must be positive, got %d", c.MaxResultRows)
 	}
+	for _, o := range c.DisabledOptimizers {
+		if !optimizerName.MatchString(o) {
+			return fmt.Errorf("sandbox: optimizer name %q is not lower-case letters and underscores", o)
+		}
+	}
 	return nil
 }
+
+var optimizerName = regexp.MustCompile(`^[a-z_]+$`)
 
 // Table is one authorised dataset. Name is the view name analysts' SQL uses;
 // File is a DuckDB database file holding one table named "data"; Columns are
@@ -142,6 +155,7 @@ type Table struct {
 type Sandbox struct {
 	cfg     Config
 	root    string // private directory; removed by Close
+	tables  []Table
 	sources map[string]string
 
 	mu     sync.Mutex // serialises use of conn and guards closed
@@ -174,7 +188,7 @@ func Open(ctx context.Context, cfg Config, tables []Table) (*Sandbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: create private directory: %w", err)
 	}
-	s := &Sandbox{cfg: cfg, root: root, sources: make(map[string]string, len(tables))}
+	s := &Sandbox{cfg: cfg, root: root, tables: tables, sources: make(map[string]string, len(tables))}
 	if err := s.start(ctx, plan); err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
@@ -214,6 +228,9 @@ func (s *Sandbox) start(ctx context.Context, plan *tablePlan) error {
 	v.Set("extension_directory", s.extensionDir())
 	v.Set("secret_directory", s.secretDir())
 	v.Set("max_expression_depth", strconv.Itoa(maxExpressionDepth))
+	if len(s.cfg.DisabledOptimizers) > 0 {
+		v.Set("disabled_optimizers", strings.Join(s.cfg.DisabledOptimizers, ","))
+	}
 	connector, err := duckdb.NewConnector("?"+v.Encode(), nil) // empty path: a fresh in-memory instance
 	if err != nil {
 		return fmt.Errorf("sandbox: open duckdb: %w", err)
@@ -417,6 +434,15 @@ func (s *Sandbox) settings(ctx context.Context) (map[string]string, error) {
 func (s *Sandbox) Source(table string) (alias string, ok bool) {
 	alias, ok = s.sources[table]
 	return alias, ok
+}
+
+// Tables returns the tables the sandbox was opened with.
+func (s *Sandbox) Tables() []Table {
+	out := make([]Table, len(s.tables))
+	for i, t := range s.tables {
+		out[i] = Table{Name: t.Name, File: t.File, Columns: append([]string(nil), t.Columns...)}
+	}
+	return out
 }
 
 // Close closes the connection and the instance and removes the private

@@ -236,6 +236,8 @@ func TestOpenRejects(t *testing.T) {
 		{"bad memory", Config{MemoryLimit: "lots"}, nil, "memory limit"},
 		{"bad unit", Config{MaxTempSize: "4 parsecs"}, nil, "unknown unit"},
 		{"negative threads", Config{Threads: -1}, nil, "threads"},
+		{"bad optimizer name", Config{DisabledOptimizers: []string{"join_order'; SET x=1"}}, nil, "optimizer name"},
+		{"unknown optimizer", Config{DisabledOptimizers: []string{"no_such_optimizer"}}, nil, "no_such_optimizer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg.TempDir = t.TempDir()
@@ -434,5 +436,21 @@ func TestSerializePlanError(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "secret_name") {
 		t.Errorf("error text leaks the engine message: %v", err)
+	}
+}
+
+// An instance for plan checks can switch optimizers off; the setting is
+// applied before the configuration is locked.
+func TestDisabledOptimizers(t *testing.T) {
+	s, _ := openFixture(t, Config{DisabledOptimizers: []string{"build_side_probe_side"}})
+	res, err := s.Query(context.Background(), "SELECT current_setting('disabled_optimizers')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(res.Rows[0][0]); got != "build_side_probe_side" {
+		t.Errorf("disabled_optimizers = %q", got)
+	}
+	if got := s.Tables(); len(got) != 1 || got[0].Name == "" {
+		t.Errorf("Tables() = %+v", got)
 	}
 }
