@@ -26,10 +26,14 @@ type Group struct {
 type Partial struct {
 	// Count is Σ over units of min(n_u, Linf) (count, avg, var, stddev).
 	Count int64
-	// Sum is, for sum, Σ_u clamp(round(Σx'·f_u), Linf·lo', Linf·hi') where
-	// f_u = min(1, Linf/n_u). For avg, var and stddev it is the doubled
-	// normalised sum: Σ_u clamp(round(Σd·f_u), ±Linf·W) with d = 2x' − (lo'+hi')
-	// and W = hi' − lo'.
+	// Sum is, for sum, Σ_u clamp(round(Σx'·f_u), min(0, Linf·lo'),
+	// max(0, Linf·hi')) where f_u = min(1, Linf/n_u) (a unit without values
+	// adds 0, so 0 is inside the clamp; the sensitivity Linf·max(|lo'|, |hi'|)
+	// covers it). For avg, var and stddev it is the doubled normalised sum:
+	// Σ_u clamp(round(Σd·f_u), ±Linf·W) with d = 2x' − (lo'+hi') and
+	// W = hi' − lo'. Each unit's term is an exact integer; the group's total
+	// leaves DuckDB as DOUBLE, exact up to 2^53 (beyond, rounding moves it by
+	// at most one unit in the last place, far below the noise).
 	Sum float64
 	// SumSq is, for var and stddev, Σ_u clamp(round(Σd²·f_u), 0, Linf·W²).
 	SumSq float64
