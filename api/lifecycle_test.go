@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,5 +140,27 @@ func TestRetentionKeepsFilesStillInUse(t *testing.T) {
 	importVersion("2026.03") // retires r1, which was registered, not imported
 	if _, err := os.Stat(filepath.Join(s.dir, "tax_monthly", "2026.01.parquet")); err != nil {
 		t.Errorf("a registered version's file was removed: %v", err)
+	}
+}
+
+// A dataset whose unit column's type differs from its population's other
+// datasets is refused at registration, naming both.
+func TestRegisterRefusesMixedUnitTypes(t *testing.T) {
+	s := newStack(t)
+	s.registerExamples(t)
+	owner := s.token(t, "wang.fang", "shanghai-tax-bureau", sluice.RoleOwner)
+	d, err := storage.LoadManifest(filepath.Join(s.data, "tax_monthly.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.ID, d.Location = "tax_numbered", "tax_monthly.parquet"
+	for i := range d.Columns {
+		if d.Columns[i].Name == d.Unit {
+			d.Columns[i].Type = "BIGINT"
+		}
+	}
+	r := s.do(t, "PUT", "/v1/datasets/tax_numbered", owner, d, "")
+	if r.status != 400 || !strings.Contains(string(r.body), "dataset.unit_type") || !strings.Contains(string(r.body), "BIGINT") {
+		t.Errorf("mixed unit types: %d %.300s", r.status, r.body)
 	}
 }

@@ -108,6 +108,17 @@ func (s *Service) RegisterDataset(ctx context.Context, p *sluice.Principal, d *s
 		case err != nil && sluice.ErrorCode(err) != sluice.ENOTFOUND:
 			return err
 		}
+		all, err := tx.Datasets()
+		if err != nil {
+			return err
+		}
+		for _, o := range all {
+			if o.ID != d.ID && o.Population != "" && o.Population == d.Population {
+				if err := storage.SameUnitType(o, d); err != nil {
+					return &sluice.Error{Code: sluice.EINVALID, Rule: "dataset.unit_type", Message: err.Error()}
+				}
+			}
+		}
 		// Every version is kept, so past releases can be reproduced.
 		if err := putJSON(tx, bucketVersions, d.ID+"@"+d.Version, d); err != nil {
 			return err

@@ -390,11 +390,45 @@ func OpenCatalog(dir string) (*Catalog, error) {
 		c.files[d.ID] = p
 		c.ids = append(c.ids, d.ID)
 	}
+	sort.Strings(c.ids)
+	// Datasets of one population are joined on their units, which must
+	// then be values of one type.
+	first := map[string]*sluice.Dataset{}
+	for _, id := range c.ids {
+		d := c.datasets[id]
+		if d.Population == "" {
+			continue
+		}
+		if f, ok := first[d.Population]; !ok {
+			first[d.Population] = d
+		} else if err := SameUnitType(f, d); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", filepath.Base(c.files[id]), err))
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	sort.Strings(c.ids)
 	return c, nil
+}
+
+// SameUnitType refuses two datasets of one population whose unit columns
+// have different declared types: joined on their units, DuckDB would cast
+// one to the other ('01' and ' 1' both equal 1).
+func SameUnitType(a, b *sluice.Dataset) error {
+	ta, tb := unitColumnType(a), unitColumnType(b)
+	if ta != tb {
+		return sluice.Errorf(sluice.EINVALID, "unit: column %s of %s is %s, but %s (population %s) keys the same units as %s",
+			b.Unit, b.ID, tb, a.ID, a.Population, ta)
+	}
+	return nil
+}
+
+func unitColumnType(d *sluice.Dataset) string {
+	c := d.Column(d.Unit)
+	if c == nil {
+		return ""
+	}
+	return strings.ToUpper(strings.Join(strings.Fields(c.Type), ""))
 }
 
 // Dir returns the catalog's directory, as an absolute path.

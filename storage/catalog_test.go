@@ -304,3 +304,18 @@ func TestExampleCatalog(t *testing.T) {
 		t.Errorf("age_band domain = %q", dom)
 	}
 }
+
+// Datasets of one population must key their units with one type: joined on
+// their units, DuckDB would cast ('01' and ' 1' both equal 1).
+func TestOpenCatalogRefusesMixedUnitTypes(t *testing.T) {
+	dir := t.TempDir()
+	writeManifest(t, dir, "a.yaml", baseManifest)
+	other := replace(t, "id: tax_monthly", "id: numbered")
+	other = strings.Replace(other, "type: VARCHAR", "type: BIGINT", 1)
+	writeManifest(t, dir, "b.yaml", other)
+	_, err := OpenCatalog(dir)
+	want := "a.yaml: unit: column credit_code of tax_monthly is VARCHAR, but numbered (population enterprise) keys the same units as BIGINT"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("mixed unit types: %v, want %q", err, want)
+	}
+}
