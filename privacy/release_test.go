@@ -253,8 +253,12 @@ func TestQuantileOfUniformNearMedian(t *testing.T) {
 	// decision at a level can err by the sum of ≤ 16 such noises (sd 51)
 	// against per-node counts of 100000/16^level; an error of 1 in value is
 	// 1000 counts at level 1, over 19 sd, so P(|median − 50| > 1) is far
-	// below 1e-6 in each of the 5 runs. The intervals' half-width is about
-	// 300 counts (0.3 in value) plus a leaf (0.025).
+	// below 1e-6 in each of the 5 runs. The 95 % intervals are not asked to
+	// cover in every run (they may not, 5 % of the time: exactly half the
+	// values lie at or below 49.95, so every leaf boundary up to 50.05 has
+	// D = 0, and a test there errs with probability α/6); they must come
+	// within 0.5 (500 counts, over 10 sd of the sums of node noises they
+	// test) of the quantile as the tree resolves it, and be narrow.
 	q := sluice.Aggregate{Name: "median", Func: sluice.AggQuantile, Arg: "x", Lower: 0, Upper: 100, Quantile: 0.5, Original: "median"}
 	q90 := q
 	q90.Quantile = 0.9
@@ -272,10 +276,11 @@ func TestQuantileOfUniformNearMedian(t *testing.T) {
 		if m := num(t, rel.Rows[0][1]); math.Abs(m-90) > 1 {
 			t.Errorf("0.9 quantile %v, want 90 ± 1", m)
 		}
-		for j, want := range []float64{50, 90} {
+		for j, a := range aggs {
+			want := trueQuantile(a.Lower, a.Upper, buckets, a.Quantile)
 			ci := rel.Rows[0][j].CI
-			if ci == nil || ci.Lower > want || ci.Upper < want || ci.Upper-ci.Lower > 2 {
-				t.Errorf("quantile %d: interval %+v, want one around %v narrower than 2", j, ci, want)
+			if ci == nil || ci.Lower > want+0.5 || ci.Upper < want-0.5 || ci.Upper-ci.Lower > 2 {
+				t.Errorf("quantile %d: interval %+v, want one within 0.5 of %v, narrower than 2", j, ci, want)
 			}
 		}
 	}
