@@ -570,6 +570,9 @@ func (a *analyzer) expr(n node, sc *scope, hook aggHook) (*expr, error) {
 		if len(args) < ar[0] || (ar[1] >= 0 && len(args) > ar[1]) {
 			return nil, refuse("sql.arity", pos, "function %s takes %s arguments, got %d", name, arity(ar), len(args))
 		}
+		if err := boundedCost(name, args, pos); err != nil {
+			return nil, err
+		}
 		return &expr{kind: eFunc, name: name, op: n.flag("is_operator"), args: args, pos: pos}, nil
 	case "COMPARISON":
 		if err := n.only("comparison", pos, "left", "right"); err != nil {
@@ -1544,4 +1547,39 @@ func unitType(r *baseRel) string {
 		return ""
 	}
 	return strings.ToUpper(strings.Join(strings.Fields(c.Type), ""))
+}
+
+// Limits on the arguments that set how much work a function does per row.
+const (
+	maxPadLength   = 1000 // lpad, rpad: the result's length
+	maxReplacement = 256  // replace: the replacement's length
+)
+
+// boundedCost refuses calls whose work per row an analyst could make large
+// and data-dependent: lpad(x, CASE WHEN <row fact> THEN 2e7 ELSE 1 END, …)
+// takes seconds on one row and none on the others, so the run time (or a
+// timeout) would reveal the fact, with no noise. The length of lpad and
+// rpad must be a constant of at most maxPadLength, and replace's
+// replacement a constant string of at most maxReplacement bytes, so one
+// row costs at most a small constant factor more than its input.
+func boundedCost(name string, args []*expr, pos int) error {
+	at := func(e *expr) int {
+		if e.pos > 0 {
+			return e.pos
+		}
+		return pos
+	}
+	switch name {
+	case "lpad", "rpad":
+		c := args[1].c
+		if args[1].kind != eConst || c == nil || c.null || c.num == nil || !c.num.IsInt() || c.num.Sign() < 0 || c.num.Cmp(big.NewRat(maxPadLength, 1)) > 0 {
+			return refuse("sql.function_cost", at(args[1]), "the length of %s must be a constant integer from 0 to %d", name, maxPadLength)
+		}
+	case "replace":
+		c := args[2].c
+		if args[2].kind != eConst || c == nil || c.null || c.typ != "VARCHAR" || len(c.str) > maxReplacement {
+			return refuse("sql.function_cost", at(args[2]), "the replacement of replace must be a constant string of at most %d bytes", maxReplacement)
+		}
+	}
+	return nil
 }

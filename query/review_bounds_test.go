@@ -303,3 +303,18 @@ func TestJoinRefusesUnitsOfDifferentTypes(t *testing.T) {
 		t.Errorf("join of BIGINT and bigint units: %v", err)
 	}
 }
+
+// Bounds whose fixed point overflows int64 are refused by the rewriter
+// itself (found by review: 5e24 wrapped negative and skipped the check).
+func TestRewriteRefusesOverflowingBounds(t *testing.T) {
+	p := testParser(t)
+	cat := loadExamples(t)
+	an, err := p.Analyze(context.Background(), "SELECT sum(tax_paid * 100000000000000000000) FROM tax_monthly", cat)
+	if err != nil {
+		t.Skipf("the analyser refuses it already: %v", err)
+	}
+	var se *sluice.Error
+	if _, err := an.Rewrite(sluice.Obligations{L0: 1, Linf: 1}, 7); !errors.As(err, &se) || se.Rule != "rewrite.bounds" {
+		t.Errorf("overflowing bounds: %v", err)
+	}
+}

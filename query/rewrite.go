@@ -99,10 +99,13 @@ func (an *Analysis) Rewrite(ob sluice.Obligations, seed uint64) (*Bounded, error
 	for _, a := range an.aggs {
 		switch a.fn {
 		case sluice.AggSum, sluice.AggAvg, sluice.AggVar, sluice.AggStddev:
-			lo, hi := fixed(a)
-			if m := max(-lo, hi); m > 0 && float64(m)*float64(ob.Linf) > 1<<50 {
+			// In floating point: the fixed-point bounds of an argument
+			// like x * 1e20 do not fit in int64 (found by review).
+			f := pow10(a.iv.scale)
+			m := math.Max(-math.Round(a.iv.lo*f), math.Round(a.iv.hi*f))
+			if math.IsNaN(m) || math.IsInf(m, 0) || m*float64(ob.Linf) > 1<<50 {
 				return nil, refuse("rewrite.bounds", a.pos, "%s(%s): %d rows of values up to %g exceed 2^50 units of 10^-%d, the most a unit's exact sum may reach; narrow the argument's bounds or lower L∞",
-					a.orig, a.arg.sql(), ob.Linf, float64(m)/pow10(a.iv.scale), a.iv.scale)
+					a.orig, a.arg.sql(), ob.Linf, m/f, a.iv.scale)
 			}
 		}
 	}

@@ -248,3 +248,11 @@ SELECT CAST(tax_paid AS VARCHAR) AS k, count(*) FROM tax_monthly GROUP BY 1
 SELECT sum(CAST(tax_paid AS VARCHAR)) FROM tax_monthly
 -- rule: sql.order_by
 SELECT count(*) FROM tax_monthly ORDER BY 18446744073709551617
+-- rule: sql.function_cost
+SELECT count(*) FROM clinic_visits WHERE length(lpad(district, CASE WHEN person_id = 'SH1200297787' THEN 20000000 ELSE 1 END, 'x')) > 0
+-- rule: sql.function_cost
+SELECT count(*) FROM clinic_visits WHERE length(rpad(district, 1001, 'x')) > 0
+-- rule: sql.function_cost
+SELECT count(*) FROM tax_monthly WHERE length(lpad(filing_status, tax_paid::INTEGER, 'x')) > 3
+-- rule: sql.function_cost
+SELECT count(*) FROM clinic_visits WHERE length(replace(district, 'a', CASE WHEN person_id = 'X' THEN district ELSE '' END)) > 0
