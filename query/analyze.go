@@ -1048,44 +1048,71 @@ func maskConstants(sql string) string {
 	return numberLiteral.ReplaceAllString(stringLiteral.ReplaceAllString(sql, "?"), "?")
 }
 
-// FilterConstants lists the literals of a plan's filters, in order.
+// FilterConstants lists the literals of what a plan's Shape masks — its
+// filters, group keys and aggregate arguments (where FILTER and CASE
+// predicates land) — in order.
 func FilterConstants(p *sluice.Plan) string {
 	var out []string
+	add := func(sql string) {
+		out = append(out, stringLiteral.FindAllString(sql, -1)...)
+		out = append(out, numberLiteral.FindAllString(stringLiteral.ReplaceAllString(sql, ""), -1)...)
+	}
 	for _, f := range p.Filters {
-		out = append(out, stringLiteral.FindAllString(f, -1)...)
-		out = append(out, numberLiteral.FindAllString(stringLiteral.ReplaceAllString(f, ""), -1)...)
+		add(f)
+	}
+	for _, g := range p.Groups {
+		add(g.SQL)
+	}
+	for _, a := range p.Aggregates {
+		add(a.Arg)
 	}
 	return strings.Join(out, ",")
 }
 
-// isolating reports whether a filter compares the unit or an attribute with
-// constants.
+// isolating reports whether a predicate anywhere in the query — its
+// filters, group keys or aggregate arguments (FILTER, CASE) — tests the
+// unit or an attribute against constants: =, IN (either way round),
+// BETWEEN and LIKE.
 func (an *Analysis) isolating() bool {
+	roots := append([]*expr(nil), an.filters...)
+	roots = append(roots, an.groups...)
+	for _, a := range an.aggs {
+		if a.arg != nil {
+			roots = append(roots, a.arg)
+		}
+	}
+	pinned := func(col *expr) bool {
+		if col.kind != eCol {
+			return false
+		}
+		r := col.col.col.Role
+		return r == sluice.RoleUnit || r == sluice.RoleAttribute
+	}
+	consts := func(es []*expr) bool {
+		for _, o := range es {
+			if o.kind != eConst {
+				return false
+			}
+		}
+		return len(es) > 0
+	}
 	found := false
-	for _, f := range an.filters {
+	for _, f := range roots {
 		f.walk(func(e *expr) {
-			if e.kind != eCmp && e.kind != eIn {
-				return
-			}
-			if e.kind == eCmp && e.name != "COMPARE_EQUAL" {
-				return
-			}
-			col, other := e.args[0], e.args[1:]
-			if col.kind != eCol {
-				if e.kind == eIn || other[0].kind != eCol {
-					return
-				}
-				col, other = other[0], []*expr{col}
-			}
-			if r := col.col.col.Role; r != sluice.RoleUnit && r != sluice.RoleAttribute {
-				return
-			}
-			for _, o := range other {
-				if o.kind != eConst {
-					return
+			switch {
+			case e.kind == eCmp && e.name == "COMPARE_EQUAL",
+				e.kind == eFunc && (e.name == "~~" || e.name == "~~*") && len(e.args) == 2:
+				l, r := e.args[0], e.args[1]
+				found = found || (pinned(l) && consts([]*expr{r})) || (pinned(r) && consts([]*expr{l}))
+			case e.kind == eIn, e.kind == eBetween:
+				// x IN (c, …), x BETWEEN c AND d; and c IN (x, …).
+				found = found || (pinned(e.args[0]) && consts(e.args[1:]))
+				if e.kind == eIn && e.args[0].kind == eConst {
+					for _, o := range e.args[1:] {
+						found = found || pinned(o)
+					}
 				}
 			}
-			found = true
 		})
 	}
 	return found
@@ -1517,11 +1544,14 @@ func (an *Analysis) digest(mask bool) string {
 	for _, f := range fs {
 		fmt.Fprintf(&b, "where %s\n", f)
 	}
+	// Keys and aggregate arguments are masked too: a predicate moved into
+	// FILTER (WHERE …) or a CASE must not make each differencing query a
+	// shape of its own (found by review).
 	for _, g := range an.groups {
-		fmt.Fprintf(&b, "group %s\n", g.sql())
+		fmt.Fprintf(&b, "group %s\n", m(g.sql()))
 	}
 	for _, a := range an.aggs {
-		fmt.Fprintf(&b, "agg %s\n", a.key())
+		fmt.Fprintf(&b, "agg %s\n", m(a.key()))
 	}
 	p := an.Plan
 	for _, o := range p.Outputs {

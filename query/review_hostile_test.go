@@ -113,3 +113,42 @@ func TestBoundedCostFunctionsAccepted(t *testing.T) {
 		}
 	}
 }
+
+// The differencing breaker sees through predicates moved out of WHERE:
+// queries that differ only in a constant share a Shape wherever the
+// constant sits (FILTER, CASE, a key), their constants differ, and a test
+// of the unit against constants marks them isolating in every form (found
+// by review: FILTER and CASE gave each query a shape of its own).
+func TestShapeAndIsolationSeeThroughFilterAndCase(t *testing.T) {
+	p := testParser(t)
+	cat := loadExamples(t)
+	plan := func(q string) *sluice.Plan {
+		t.Helper()
+		an, err := p.Analyze(context.Background(), q, cat)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return an.Plan
+	}
+	for _, pair := range [][2]string{
+		{"SELECT count(*) FILTER (WHERE person_id = 'SH1') FROM clinic_visits", "SELECT count(*) FILTER (WHERE person_id = 'SH2') FROM clinic_visits"},
+		{"SELECT sum(CASE WHEN person_id = 'SH1' THEN cost END) FROM clinic_visits", "SELECT sum(CASE WHEN person_id = 'SH2' THEN cost END) FROM clinic_visits"},
+		{"SELECT count(*) FROM clinic_visits WHERE person_id BETWEEN 'SH1' AND 'SH1'", "SELECT count(*) FROM clinic_visits WHERE person_id BETWEEN 'SH2' AND 'SH2'"},
+		{"SELECT count(*) FROM clinic_visits WHERE person_id LIKE 'SH1'", "SELECT count(*) FROM clinic_visits WHERE person_id LIKE 'SH2'"},
+		{"SELECT count(*) FROM clinic_visits WHERE 'SH1' IN (person_id)", "SELECT count(*) FROM clinic_visits WHERE 'SH2' IN (person_id)"},
+	} {
+		a, b := plan(pair[0]), plan(pair[1])
+		if a.Shape != b.Shape {
+			t.Errorf("different shapes:\n%s\n%s", pair[0], pair[1])
+		}
+		if FilterConstants(a) == FilterConstants(b) {
+			t.Errorf("same constants %q:\n%s\n%s", FilterConstants(a), pair[0], pair[1])
+		}
+		if !a.Isolating {
+			t.Errorf("not isolating: %s", pair[0])
+		}
+	}
+	if plan("SELECT count(*) FILTER (WHERE cost > 100) FROM clinic_visits").Isolating {
+		t.Error("a test of a measure marked isolating")
+	}
+}
