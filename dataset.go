@@ -1,6 +1,9 @@
 package sluice
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // OpenAttribute is a dataset's opening grade.
 type OpenAttribute string
@@ -121,4 +124,15 @@ func (d *Dataset) Column(name string) *Column {
 		}
 	}
 	return nil
+}
+
+// UnitType returns the declared type of the unit column, in upper case
+// without spaces ("" if there is none). Datasets of one population must
+// agree on it: joined on their units, DuckDB would cast one to the other.
+func (d *Dataset) UnitType() string {
+	c := d.Column(d.Unit)
+	if c == nil {
+		return ""
+	}
+	return strings.ToUpper(strings.Join(strings.Fields(c.Type), ""))
 }

@@ -48,9 +48,9 @@ import (
 // is drawn once (node), so D̃(t_ℓ) is D(t_ℓ) plus a fixed combination of
 // independent noises, bounded by tailBounds. The lower end's base case is
 // D(0) = −q·N < 0, which holds whenever there is a sample (q ≥ 0.005 after
-// clamping). No union bound over the boundaries
-// tested is needed, however they were chosen, because each level's
-// failure is pinned on one boundary fixed in advance; the levels add up.
+// clamping). No union bound over the boundaries tested is needed, however
+// they were chosen, because each level's failure is pinned on one boundary
+// fixed in advance; the levels add up.
 // Each side reads at most b nodes per level: the interval costs at most
 // 2·b·h noise draws (96 for the rewriter's tree), most of them shared
 // with the estimate's walk.

@@ -115,10 +115,7 @@ func (s *Selection) Release() (*sluice.Release, error) {
 		}
 	}
 
-	all := s.kept
-	if b.public {
-		all = s.slots
-	}
+	all := s.entries()
 	var suppressed [][]any
 	truncated := !b.public && s.passed > s.max
 	for i := range all {

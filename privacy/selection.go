@@ -93,18 +93,35 @@ func NewSelection(plan *sluice.Plan, ob sluice.Obligations) (*Selection, error) 
 	s.index = make([]map[string]int, len(plan.Groups))
 	s.domain = make([][]string, len(plan.Groups))
 	for k, gk := range plan.Groups {
-		s.index[k] = map[string]int{}
-		for _, d := range gk.Domain {
-			if _, ok := s.index[k][d]; !ok {
-				s.index[k][d] = len(s.domain[k])
-				s.domain[k] = append(s.domain[k], d)
-			}
-		}
+		s.domain[k], s.index[k] = distinct(gk.Domain)
 		product *= len(s.domain[k]) // Split bounds it
 	}
 	s.slots = make([]selected, product)
 	s.filled = make([]bool, product)
 	return s, nil
+}
+
+// distinct returns a domain's distinct values in their first order, and
+// each value's position among them.
+func distinct(domain []string) ([]string, map[string]int) {
+	var values []string
+	index := map[string]int{}
+	for _, d := range domain {
+		if _, ok := index[d]; !ok {
+			index[d] = len(values)
+			values = append(values, d)
+		}
+	}
+	return values, index
+}
+
+// entries are the kept groups: the selected ones for data-derived keys,
+// the slots for public keys.
+func (s *Selection) entries() []selected {
+	if s.b.public {
+		return s.slots
+	}
+	return s.kept
 }
 
 // Add offers one group of the sandbox's result. It returns an error only
@@ -201,10 +218,7 @@ func (s *Selection) Groups() ([]*Group, error) {
 		}
 		s.done = true
 	}
-	all := s.kept
-	if s.b.public {
-		all = s.slots
-	}
+	all := s.entries()
 	out := make([]*Group, len(all))
 	for i := range all {
 		out[i] = &all[i].g

@@ -128,14 +128,11 @@ func checkDomains(plan *sluice.Plan) error {
 	}
 	product := 1
 	for _, gk := range plan.Groups {
-		distinct := map[string]bool{}
-		for _, d := range gk.Domain {
-			distinct[d] = true
-		}
-		if len(distinct) == 0 {
+		values, _ := distinct(gk.Domain)
+		if len(values) == 0 {
 			return internal("release.public_groups", "group key %q has no declared domain", gk.Name)
 		}
-		product *= len(distinct)
+		product *= len(values)
 		if product > maxDomainGroups {
 			return invalid("release.public_groups", "the declared domains of the group keys have more than %d combinations: group by fewer or coarser keys", maxDomainGroups)
 		}

@@ -993,7 +993,7 @@ func (a *analyzer) top(n node) (*Analysis, error) {
 		// Equal units must be equal values: between types DuckDB casts,
 		// and '01', ' 1' and '1' all equal 1, so one unit would count as
 		// several (or several as one) and escape its bounds.
-		if t0, t := unitType(a.rels[0]), unitType(r); t0 != t {
+		if t0, t := a.rels[0].ds.UnitType(), r.ds.UnitType(); t0 != t {
 			return nil, refuse("sql.unit_type", r.pos, "datasets %s and %s key their privacy units with different types (%s and %s) and cannot be joined", a.rels[0].ds.ID, r.ds.ID, t0, t)
 		}
 	}
@@ -1567,16 +1567,6 @@ func (an *Analysis) digest(mask bool) string {
 	fmt.Fprintf(&b, "limit %d\n", p.Limit)
 	sum := sha256.Sum256([]byte(b.String()))
 	return hex.EncodeToString(sum[:])
-}
-
-// unitType returns the declared type of a relation's unit column, in
-// upper case without spaces ("" if the catalog declares none).
-func unitType(r *baseRel) string {
-	c := r.ds.Column(r.ds.Unit)
-	if c == nil {
-		return ""
-	}
-	return strings.ToUpper(strings.Join(strings.Fields(c.Type), ""))
 }
 
 // Limits on the arguments that set how much work a function does per row.

@@ -95,7 +95,7 @@ func (p *Parser) verify(ctx context.Context, an *Analysis, b *Bounded) error {
 		if !strings.HasPrefix(text, rowStagePrefix(r.rows(quantiles))) {
 			return internal("bounded SQL does not begin with its row stage")
 		}
-		rows, err := cteQuery(raw, "__rows")
+		rows, err := cteQuery(raw[rowsStart:rowsEnd], "__rows")
 		if err != nil {
 			return err
 		}
@@ -114,17 +114,11 @@ func (p *Parser) verify(ctx context.Context, an *Analysis, b *Bounded) error {
 	return nil
 }
 
-// cteQuery returns the query node of the first CTE of the one statement
-// serialized in raw, which must be named name and be the only CTE of that
-// name anywhere in the statement. Only that CTE is decoded into a tree
-// (the rest of the statement is checked by scanTree); it is located by the
-// serializer's fixed layout, so a different layout fails closed.
-func cteQuery(raw []byte, name string) (node, error) {
-	start, end, err := cteSpan(raw, name)
-	if err != nil {
-		return nil, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw[start:end]))
+// cteQuery decodes the query node of a CTE whose serialized value (as
+// cteSpan locates it) is value. Only that CTE is decoded into a tree; the
+// rest of the statement is checked by scanTree.
+func cteQuery(value []byte, name string) (node, error) {
+	dec := json.NewDecoder(bytes.NewReader(value))
 	dec.UseNumber()
 	var v map[string]any
 	if err := dec.Decode(&v); err != nil {
@@ -138,7 +132,9 @@ func cteQuery(raw []byte, name string) (node, error) {
 }
 
 // cteSpan returns where, in raw, the value of the statement's first CTE
-// lies; see cteQuery.
+// lies, which must be named name and be the only CTE of that name anywhere
+// in the statement. It is located by the serializer's fixed layout, so a
+// different layout fails closed.
 func cteSpan(raw []byte, name string) (start, end int, err error) {
 	var head []byte
 	for _, typ := range []string{"SELECT_NODE", "SET_OPERATION_NODE"} { // UNION ALL of quantiles

@@ -415,20 +415,12 @@ func OpenCatalog(dir string) (*Catalog, error) {
 // have different declared types: joined on their units, DuckDB would cast
 // one to the other ('01' and ' 1' both equal 1).
 func SameUnitType(a, b *sluice.Dataset) error {
-	ta, tb := unitColumnType(a), unitColumnType(b)
+	ta, tb := a.UnitType(), b.UnitType()
 	if ta != tb {
 		return sluice.Errorf(sluice.EINVALID, "unit: column %s of %s is %s, but %s (population %s) keys the same units as %s",
 			b.Unit, b.ID, tb, a.ID, a.Population, ta)
 	}
 	return nil
-}
-
-func unitColumnType(d *sluice.Dataset) string {
-	c := d.Column(d.Unit)
-	if c == nil {
-		return ""
-	}
-	return strings.ToUpper(strings.Join(strings.Fields(c.Type), ""))
 }
 
 // Dir returns the catalog's directory, as an absolute path.
