@@ -60,6 +60,23 @@ func TestCorrectionsAndClosing(t *testing.T) {
 	}
 }
 
+// importParquet imports body as version v of tax_monthly, an hour after
+// the last step, and requires it to be published.
+func (s *stack) importParquet(t *testing.T, owner, v string, body []byte) {
+	t.Helper()
+	s.clock.Add(time.Hour)
+	req, _ := http.NewRequest("POST", s.url+"/v1/datasets/tax_monthly/versions?format=parquet&version="+v, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+owner)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("import %s: %d", v, resp.StatusCode)
+	}
+}
+
 // Imports publish new versions locally; retention keeps the newest two and
 // removes the retired version's file.
 func TestImportVersionsAndRetention(t *testing.T) {
@@ -71,17 +88,7 @@ func TestImportVersionsAndRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, v := range []string{"2026.01", "2026.02", "2026.03"} {
-		s.clock.Add(time.Hour)
-		req, _ := http.NewRequest("POST", s.url+"/v1/datasets/tax_monthly/versions?format=parquet&version="+v, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+owner)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 201 {
-			t.Fatalf("import %s: %d", v, resp.StatusCode)
-		}
+		s.importParquet(t, owner, v, body)
 	}
 	var vs struct{ Versions []sluice.Dataset }
 	s.must(t, 200, s.do(t, "GET", "/v1/datasets/tax_monthly/versions", owner, nil, "")).decode(t, &vs)
@@ -106,20 +113,7 @@ func TestRetentionKeepsFilesStillInUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	importVersion := func(v string) {
-		t.Helper()
-		s.clock.Add(time.Hour)
-		req, _ := http.NewRequest("POST", s.url+"/v1/datasets/tax_monthly/versions?format=parquet&version="+v, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+owner)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 201 {
-			t.Fatalf("import %s: %d", v, resp.StatusCode)
-		}
-	}
+	importVersion := func(v string) { s.importParquet(t, owner, v, body) }
 	importVersion("2026.01")
 	d, err := storage.LoadManifest(filepath.Join(s.data, "tax_monthly.yaml"))
 	if err != nil {

@@ -11,8 +11,6 @@ import (
 // or hide, real keys).
 func TestScanTree(t *testing.T) {
 	p := testParser(t)
-	ctx := context.Background()
-	allowed := map[string]bool{"tax_monthly": true}
 	for _, tc := range []struct {
 		sql string
 		ok  bool
@@ -30,15 +28,9 @@ func TestScanTree(t *testing.T) {
 		{"SELECT 1 FROM tax_monthly UNION SELECT 2 FROM tax_monthly", false},
 		{"SELECT 1 FROM tax_monthly UNION ALL SELECT 2 FROM tax_monthly", true},
 	} {
-		raw, err := p.serialize(ctx, tc.sql)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.sql, err)
-		}
-		if err := scanTree(raw, allowed, 0, len(raw)); (err == nil) != tc.ok {
-			t.Errorf("%s: %v, want ok=%v", tc.sql, err, tc.ok)
-		}
+		checkScanTree(t, p, tc.sql, tc.ok, false)
 	}
-	if _, err := p.serialize(ctx, "SELECT 1; SELECT 2"); err == nil || !strings.Contains(err.Error(), "exactly one") {
+	if _, err := p.serialize(context.Background(), "SELECT 1; SELECT 2"); err == nil || !strings.Contains(err.Error(), "exactly one") {
 		t.Errorf("two statements: %v", err)
 	}
 }
@@ -47,8 +39,6 @@ func TestScanTree(t *testing.T) {
 // reads the renderer's own stages.
 func TestScanTreeDatasetsOnlyInRowStage(t *testing.T) {
 	p := testParser(t)
-	ctx := context.Background()
-	allowed := map[string]bool{"tax_monthly": true}
 	for _, tc := range []struct {
 		sql string
 		ok  bool
@@ -58,17 +48,26 @@ func TestScanTreeDatasetsOnlyInRowStage(t *testing.T) {
 		{"WITH __rows AS (SELECT credit_code AS __u FROM tax_monthly) SELECT count(*) FROM __rows JOIN tax_monthly ON (true)", false},
 		{"WITH __rows AS (SELECT 1 AS __u), __units AS (SELECT * FROM tax_monthly) SELECT count(*) FROM __units", false},
 	} {
-		raw, err := p.serialize(ctx, tc.sql)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.sql, err)
+		checkScanTree(t, p, tc.sql, tc.ok, true)
+	}
+}
+
+// checkScanTree serializes sql and runs scanTree over it with tax_monthly
+// allowed, in the whole statement or (rowStage) only inside __rows.
+func checkScanTree(t *testing.T, p *Parser, sql string, ok, rowStage bool) {
+	t.Helper()
+	raw, err := p.serialize(context.Background(), sql)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	start, end := 0, len(raw)
+	if rowStage {
+		if start, end, err = cteSpan(raw, "__rows"); err != nil {
+			t.Fatalf("%s: %v", sql, err)
 		}
-		start, end, err := cteSpan(raw, "__rows")
-		if err != nil {
-			t.Fatalf("%s: %v", tc.sql, err)
-		}
-		if err := scanTree(raw, allowed, start, end); (err == nil) != tc.ok {
-			t.Errorf("%s: %v, want ok=%v", tc.sql, err, tc.ok)
-		}
+	}
+	if err := scanTree(raw, map[string]bool{"tax_monthly": true}, start, end); (err == nil) != ok {
+		t.Errorf("%s: %v, want ok=%v", sql, err, ok)
 	}
 }
 
