@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"strconv"
 	"strings"
 
 	"sluice"
@@ -42,6 +43,8 @@ type Bounded struct {
 	// rowStage is the length of each statement's row stage prefix
 	// ("WITH __rows AS (…)"), the only part holding analyst text.
 	rowStage, quantileRowStage int
+	// template and quantileTemplate are what Shapes masks by.
+	template, quantileTemplate template
 }
 
 // seedPlaceholder stands for the secret seed in the checked SQL. The
@@ -116,14 +119,90 @@ func (an *Analysis) Rewrite(ob sluice.Obligations, seed uint64) (*Bounded, error
 		return nil, err
 	}
 	b.rowStage = len(rowStagePrefix(r.rows(false)))
+	// Templates of the statements: the row stage with placeholders for
+	// its constants, then the renderer's own stages. Shapes expands them.
+	b.template.text = rowStagePrefix((&renderer{an: an, consts: &b.template.consts}).rows(false)) + b.SQL[b.rowStage:]
 	for _, a := range an.aggs {
 		if a.fn == sluice.AggQuantile {
 			b.QuantileSQL = r.quantiles()
 			b.quantileRowStage = len(rowStagePrefix(r.rows(true)))
+			b.quantileTemplate.text = rowStagePrefix((&renderer{an: an, consts: &b.quantileTemplate.consts}).rows(true)) + b.QuantileSQL[b.quantileRowStage:]
 			break
 		}
 	}
 	return b, nil
+}
+
+// Shapes returns SQL and QuantileSQL with every analyst constant replaced
+// by a marker of its class (see constant.class): what the checks of the
+// statements are remembered by. Analyst constants appear only in the row
+// stage; what the renderer derives from their values (bounds, for one)
+// stays in the text. Statements of one shape pass the re-parse and the
+// bound-plan checks alike, so a query that differs from one checked before
+// only in such constants (another district, another date) is not checked
+// again. The shapes are keys, never SQL to run.
+//
+// A statement is masked only where its template, expanded with the
+// constants' own renderings, gives back exactly its text, so the shape
+// determines the text but for those constants; any other statement
+// (altered after Rewrite) is its own shape.
+func (b *Bounded) Shapes() (sql, quantileSQL string) {
+	return b.template.shape(b.SQL), b.quantileTemplate.shape(b.QuantileSQL)
+}
+
+// template is a statement with placeholders "\x00<n>\x00" for its
+// constants (see sqlWriter).
+type template struct {
+	text   string
+	consts []*constant
+}
+
+// shape returns the shape of stmt, the expansion of t: t expanded with each
+// constant's class, or stmt itself if t does not expand to stmt.
+func (t template) shape(stmt string) string {
+	if t.text == "" {
+		return stmt
+	}
+	if s, ok := t.expand(func(c *constant) string { return c.sql() }); !ok || s != stmt {
+		return stmt
+	}
+	return t.masked()
+}
+
+// masked returns t with each constant's class for its placeholder, in
+// length-prefixed markers: no class can spell another's marker and what
+// follows it.
+func (t template) masked() string {
+	s, _ := t.expand(func(c *constant) string {
+		class := c.class()
+		return fmt.Sprintf("\x00%d:%s", len(class), class)
+	})
+	return s
+}
+
+// expand replaces each placeholder of t by lit of its constant; ok is false
+// if a placeholder is malformed or names no constant.
+func (t template) expand(lit func(*constant) string) (string, bool) {
+	var b strings.Builder
+	rest := t.text
+	for {
+		i := strings.IndexByte(rest, 0)
+		if i < 0 {
+			b.WriteString(rest)
+			return b.String(), true
+		}
+		b.WriteString(rest[:i])
+		j := strings.IndexByte(rest[i+1:], 0)
+		if j < 0 {
+			return "", false
+		}
+		n, err := strconv.Atoi(rest[i+1 : i+1+j])
+		if err != nil || n < 0 || n >= len(t.consts) {
+			return "", false
+		}
+		b.WriteString(lit(t.consts[n]))
+		rest = rest[i+1+j+1:]
+	}
 }
 
 // tables lists the columns of each dataset the bounded SQL reads.
@@ -149,6 +228,16 @@ type renderer struct {
 	an   *Analysis
 	l0   int64
 	linf int64
+	// consts, when set, makes the row stage a template: constants become
+	// placeholders for the constants collected here (see sqlWriter).
+	consts *[]*constant
+}
+
+// sql renders an analyst expression of the row stage.
+func (r *renderer) sql(e *expr) string {
+	b := sqlWriter{consts: r.consts}
+	e.render(&b)
+	return b.String()
 }
 
 // rowStagePrefix is how every bounded statement begins.
@@ -168,10 +257,10 @@ func (r *renderer) rows(quantiles bool) string {
 	an := r.an
 	var b strings.Builder
 	b.WriteString("SELECT ")
-	b.WriteString(an.unit.sql())
+	b.WriteString(r.sql(an.unit))
 	b.WriteString(" AS __u")
 	for i, g := range an.groups {
-		fmt.Fprintf(&b, ", %s AS __k%d", guard(g).sql(), i)
+		fmt.Fprintf(&b, ", %s AS __k%d", r.sql(guard(g)), i)
 	}
 	for i, a := range an.aggs {
 		if quantiles != (a.fn == sluice.AggQuantile) {
@@ -180,7 +269,7 @@ func (r *renderer) rows(quantiles bool) string {
 		switch a.fn {
 		case sluice.AggCount:
 			if a.arg != nil {
-				fmt.Fprintf(&b, ", %s AS __x%d", guard(a.arg).sql(), i)
+				fmt.Fprintf(&b, ", %s AS __x%d", r.sql(guard(a.arg)), i)
 			}
 		case sluice.AggSum, sluice.AggAvg, sluice.AggVar, sluice.AggStddev:
 			// Fixed point: the clamped value as DECIMAL(18, scale), whose
@@ -188,11 +277,11 @@ func (r *renderer) rows(quantiles bool) string {
 			// (|x|·10^scale ≤ 2^40 by the catalog's limits). A DECIMAL
 			// column of that scale needs no conversion at all, and DuckDB
 			// sums it in 64-bit integers.
-			v := guard(a.arg).sql()
+			v := r.sql(guard(a.arg))
 			fmt.Fprintf(&b, ", %s AS __x%d", clampSQL(v, floatSQL(a.iv.lo), floatSQL(a.iv.hi),
 				decimalSQL(floatSQL(a.iv.lo), a.iv.scale), decimalSQL(floatSQL(a.iv.hi), a.iv.scale), decimalSQL(v, a.iv.scale)), i)
 		case sluice.AggQuantile:
-			v := "TRY_CAST(" + guard(a.arg).sql() + " AS DOUBLE)"
+			v := "TRY_CAST(" + r.sql(guard(a.arg)) + " AS DOUBLE)"
 			lo, hi := floatSQL(a.iv.lo), floatSQL(a.iv.hi)
 			fmt.Fprintf(&b, ", %s AS __v%d", clampSQL(v, lo, hi, lo, hi, v), i)
 		}
@@ -207,9 +296,9 @@ func (r *renderer) rows(quantiles bool) string {
 	if fs := rowFilters(an); len(fs) > 0 {
 		b.WriteString(" WHERE ")
 		if len(fs) == 1 {
-			b.WriteString(fs[0].sql())
+			b.WriteString(r.sql(fs[0]))
 		} else {
-			b.WriteString((&expr{kind: eAnd, args: fs}).sql())
+			b.WriteString(r.sql(&expr{kind: eAnd, args: fs}))
 		}
 	}
 	return b.String()

@@ -25,8 +25,8 @@ var internalTables = map[string]bool{"__rows": true, "__units": true, "__bounded
 // functions; and the row-level stage must re-analyse to exactly what was
 // rendered (a fix-point), so the printer cannot have changed the meaning.
 //
-// A statement that passed is remembered (see verifiedKey), so a query shape
-// seen before costs a hash instead of a re-parse.
+// A statement that passed is remembered by its shape (see verifiedKey), so
+// a query of a shape seen before costs a hash instead of a re-parse.
 func (p *Parser) Verify(ctx context.Context, an *Analysis, b *Bounded, cat Catalog) error {
 	key, err := verifiedKey(an, b)
 	if err != nil {
@@ -42,13 +42,20 @@ func (p *Parser) Verify(ctx context.Context, an *Analysis, b *Bounded, cat Catal
 	return nil
 }
 
-// verifiedKey names everything verify reads: the two statements, the row
-// stages the analysis renders (which carry its unit, keys, aggregate
-// arguments and filters) and the definitions of the datasets it reads.
+// verifiedKey names everything verify reads, up to the values of analyst
+// constants: the shapes of the two statements (Bounded.Shapes) and of the
+// row stages the analysis renders (which carry its unit, keys, aggregate
+// arguments and filters), and the definitions of the datasets it reads.
 func verifiedKey(an *Analysis, b *Bounded) ([sha256.Size]byte, error) {
 	h := sha256.New()
-	r := &renderer{an: an}
-	for _, s := range []string{b.SQL, b.QuantileSQL, r.rows(false), r.rows(true)} {
+	sql, quantileSQL := b.Shapes()
+	texts := []string{sql, quantileSQL}
+	for _, quantiles := range []bool{false, true} {
+		t := template{}
+		t.text = (&renderer{an: an, consts: &t.consts}).rows(quantiles)
+		texts = append(texts, t.masked())
+	}
+	for _, s := range texts {
 		fmt.Fprintf(h, "%d:%s", len(s), s)
 	}
 	enc := json.NewEncoder(h)

@@ -34,6 +34,11 @@ func TestVerifyRefusesTamperedSQL(t *testing.T) {
 		"another table": func(s string) string {
 			return strings.Replace(s, `FROM "tax_monthly" AS t1`, `FROM "enterprise" AS t1`, 1)
 		},
+		// The same shape with another value: only the statement's own
+		// re-parse can tell (checks are remembered by shape).
+		"a constant changed": func(s string) string {
+			return strings.Replace(s, "try((t1.\"tax_paid\" > 100))", "try((t1.\"tax_paid\" > 900))", 1)
+		},
 		"a filter dropped": func(s string) string {
 			return strings.Replace(s, "try((t1.\"tax_paid\" > 100))", "true", 1)
 		},

@@ -320,14 +320,24 @@ func (s *Sandbox) serializePlan(ctx context.Context, sql string, optimize bool) 
 	if s.closed {
 		return nil, errClosed
 	}
-	var text string
-	// The JSON type scans as decoded Go values; cast to get the text.
-	q := "SELECT json_serialize_plan(?::VARCHAR)::VARCHAR"
+	i := 0
 	if optimize {
-		q = "SELECT json_serialize_plan(?::VARCHAR, optimize := true)::VARCHAR"
+		i = 1
 	}
-	err := s.conn.QueryRowContext(ctx, q, sql).Scan(&text)
-	if err != nil {
+	if s.planStmts[i] == nil {
+		// The JSON type scans as decoded Go values; cast to get the text.
+		q := "SELECT json_serialize_plan(?::VARCHAR)::VARCHAR"
+		if optimize {
+			q = "SELECT json_serialize_plan(?::VARCHAR, optimize := true)::VARCHAR"
+		}
+		st, err := s.conn.PrepareContext(ctx, q)
+		if err != nil {
+			return nil, classify(ctx, err)
+		}
+		s.planStmts[i] = st
+	}
+	var text string
+	if err := s.planStmts[i].QueryRowContext(ctx, sql).Scan(&text); err != nil {
 		return nil, classify(ctx, err)
 	}
 	// A plan runs to tens of kilobytes: only a failure is decoded, for its

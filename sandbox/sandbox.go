@@ -162,6 +162,10 @@ type Sandbox struct {
 	closed bool
 	db     *sql.DB
 	conn   *sql.Conn
+	// planStmts are json_serialize_plan, unoptimized and optimized,
+	// prepared on first use (a new query shape pays its plan checks, and
+	// preparing was a fifth of them).
+	planStmts [2]*sql.Stmt
 }
 
 // ScratchDB opens a locked-down sandbox with default limits and no tables,
@@ -455,6 +459,13 @@ func (s *Sandbox) Close() error {
 	}
 	s.closed = true
 	var errs []error
+	for _, st := range s.planStmts {
+		if st != nil {
+			if err := st.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("sandbox: close statement: %w", err))
+			}
+		}
+	}
 	if s.conn != nil {
 		if err := s.conn.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("sandbox: close connection: %w", err))

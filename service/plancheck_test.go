@@ -3,6 +3,8 @@ package service
 import (
 	"context"
 	"errors"
+	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -235,5 +237,49 @@ func TestKnownPlanBug(t *testing.T) {
 	}
 	if knownPlanBug(errors.New("json_serialize_plan: internal: Failed to bind column reference x: inequal types"), stage) {
 		t.Error("an error that is not the sandbox's is taken for the known one")
+	}
+}
+
+// Queries that differ only in analyst constants share a shape and so the
+// remembered bound-plan check, yet each runs with its own constants.
+func TestPlanChecksRememberedByShape(t *testing.T) {
+	svc := newService(t)
+	dir := exampleData(t)
+	ctx := context.Background()
+	run := func(district string) {
+		t.Helper()
+		res, err := svc.Query(ctx, QueryRequest{
+			SQL:         "SELECT industry, count(*) AS firms FROM enterprise WHERE district = '" + district + "' GROUP BY industry",
+			Obligations: sluice.Obligations{Epsilon: 50, Delta: 1e-6, L0: 1, Linf: 1, MinUnits: 5, Noise: sluice.NoiseLaplace},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := trueCounts(t, "SELECT industry, count(*)::DOUBLE FROM '"+filepath.Join(dir, "enterprise.parquet")+"' WHERE district = '"+district+"' GROUP BY 1")
+		// Industries with few firms in a district are suppressed.
+		if len(res.Release.Rows) < 5 {
+			t.Fatalf("%s: released %d industries, want at least 5", district, len(res.Release.Rows))
+		}
+		for _, row := range res.Release.Rows {
+			k := row[0].Key.(string)
+			// Laplace scale 1/25 (ε 50 split in two): |noise| > 2 has
+			// probability e^-50.
+			if n := *row[1].Number; math.Abs(n-want[k]) > 2 {
+				t.Errorf("%s, industry %s: %v firms, true %v", district, k, n, want[k])
+			}
+		}
+	}
+	run("pudong")
+	checked := svc.planChecked.Len()
+	run("xuhui")
+	run("chongming")
+	if n := svc.planChecked.Len(); n != checked {
+		t.Errorf("queries differing in a district took %d plan checks, want none", n-checked)
+	}
+	if _, err := svc.Query(ctx, QueryRequest{SQL: "SELECT industry, count(*) AS firms FROM enterprise WHERE district <> 'xuhui' GROUP BY industry", Obligations: ob(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := svc.planChecked.Len(); n != checked+1 {
+		t.Errorf("a query of another shape took %d plan checks, want 1", n-checked)
 	}
 }
