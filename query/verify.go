@@ -463,10 +463,15 @@ func CheckBoundPlan(planJSON []byte, sources []Source) error {
 	}
 	// A plan may scan nothing: the optimizer replaces a filter that no
 	// row's statistics can satisfy with an empty result.
-	if n := bytes.Count(planJSON, []byte(`"type":"LOGICAL_GET"`)); n != scans {
+	if n := PlanScans(planJSON); n != scans {
 		return internal("bound plan names %d scans, %d checked", n, scans)
 	}
 	return nil
+}
+
+// PlanScans counts the scans of a bound plan that CheckBoundPlan passed.
+func PlanScans(planJSON []byte) int {
+	return bytes.Count(planJSON, []byte(`"type":"LOGICAL_GET"`))
 }
 
 func checkScan(n node, allowed map[string]map[string]bool) error {

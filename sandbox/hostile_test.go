@@ -54,7 +54,7 @@ func TestLockRefusesHostileSQL(t *testing.T) {
 	} {
 		t.Run(tc.sql, func(t *testing.T) {
 			_, err := s.Query(context.Background(), tc.sql)
-			wantRule(t, err, sluice.EINTERNAL, RuleExecution)
+			wantEngineRefusal(t, err)
 			if cause := Cause(err).Error(); !strings.Contains(cause, tc.cause) {
 				t.Errorf("cause %q does not contain %q", cause, tc.cause)
 			}
@@ -152,7 +152,7 @@ func TestLockKnownGaps(t *testing.T) {
 		}
 		// The file itself is not writable: COPY writes a temp file first.
 		_, err := s.Query(ctx, fmt.Sprintf("COPY (SELECT 1 AS x) TO %s (FORMAT csv)", quoteString(file)))
-		wantRule(t, err, sluice.EINTERNAL, RuleExecution)
+		wantEngineRefusal(t, err)
 	})
 	t.Run("setseed", func(t *testing.T) {
 		var draws []any
@@ -166,7 +166,7 @@ func TestLockKnownGaps(t *testing.T) {
 	})
 	t.Run("error() carries row values, our error does not", func(t *testing.T) {
 		_, err := s.Query(ctx, "SELECT error((SELECT secret_name FROM ds0.main.data WHERE unit = 7))")
-		wantRule(t, err, sluice.EINTERNAL, RuleExecution)
+		wantEngineRefusal(t, err)
 		if strings.Contains(err.Error(), "secret_7") {
 			t.Errorf("returned error leaks the row value: %v", err)
 		}
@@ -204,7 +204,7 @@ func TestDisableFileSystem(t *testing.T) {
 		"SET disabled_filesystems = ''",
 	} {
 		_, err := s.Query(ctx, q)
-		wantRule(t, err, sluice.EINTERNAL, RuleExecution)
+		wantEngineRefusal(t, err)
 		if c := Cause(err).Error(); !strings.Contains(c, disabled) && !strings.Contains(c, configLocked) {
 			t.Errorf("%s: cause %q", q, c)
 		}
@@ -248,7 +248,7 @@ func TestDisableFileSystemCostsSpilling(t *testing.T) {
 				}
 				return
 			}
-			wantRule(t, err, sluice.EINTERNAL, RuleExecution)
+			wantEngineRefusal(t, err)
 			if c := Cause(err).Error(); !strings.Contains(c, "LocalFileSystem has been disabled") {
 				t.Errorf("cause %q", c)
 			}

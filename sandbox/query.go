@@ -27,6 +27,7 @@ const (
 	RuleResultRows = "sandbox.result_rows" // more than Config.MaxResultRows rows
 	RuleResultType = "sandbox.result_type" // a value of a type Result does not carry
 	RulePlan       = "sandbox.plan"        // json_serialize_plan could not plan the SQL
+	RuleBind       = "sandbox.bind"        // DuckDB could not bind or plan the statement: nothing was read
 	RuleClosed     = "sandbox.closed"      // the Sandbox is closed
 )
 
@@ -160,6 +161,12 @@ func (s *Sandbox) run(ctx context.Context, c driver.Conn, sql string, columns fu
 	// strings without executing any of them.
 	stmt, err := c.Prepare(sql)
 	if err != nil {
+		if ctx.Err() == nil {
+			// Binding and planning read no rows, only the catalog: such a
+			// failure (a constant DuckDB's binder rejects, say) tells
+			// nothing about the data.
+			return fail(sluice.EINVALID, RuleBind, "query could not be bound", err)
+		}
 		return classify(ctx, err)
 	}
 	defer stmt.Close()

@@ -79,7 +79,7 @@ func TestMultiStatement(t *testing.T) {
 	s, _ := openFixture(t, Config{})
 	for _, q := range []string{"SELECT 1; SELECT 2", "SET VARIABLE pwned = 'yes'; SELECT 1"} {
 		_, err := s.Query(context.Background(), q)
-		wantRule(t, err, sluice.EINTERNAL, RuleExecution)
+		wantRule(t, err, sluice.EINVALID, RuleBind)
 		if c := Cause(err).Error(); !strings.Contains(c, "multi-statement") {
 			t.Errorf("%s: cause = %q", q, c)
 		}
@@ -92,7 +92,7 @@ func TestMultiStatement(t *testing.T) {
 		t.Errorf("got %v", got)
 	}
 	_, err := s.Query(context.Background(), "")
-	wantRule(t, err, sluice.EINTERNAL, RuleExecution)
+	wantRule(t, err, sluice.EINVALID, RuleBind)
 }
 
 func TestValueConversion(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"sluice"
+	"sluice/privacy"
 	"sluice/query"
 	"sluice/sandbox"
 	"sluice/storage"
@@ -281,5 +282,84 @@ func TestPlanChecksRememberedByShape(t *testing.T) {
 	}
 	if n := svc.planChecked.Len(); n != checked+1 {
 		t.Errorf("a query of another shape took %d plan checks, want 1", n-checked)
+	}
+}
+
+// Some constants only DuckDB's binder rejects (a strftime format, a
+// regular expression), so a query can fail to bind although its shape was
+// checked with another constant. It then fails before reading anything,
+// and is not charged.
+func TestBindFailureOfARememberedShapeReadsNothing(t *testing.T) {
+	ctx := context.Background()
+	svc := newService(t)
+	const q = "SELECT filing_status, count(*) FROM tax_monthly WHERE strftime(month, %s) = '2022' GROUP BY filing_status"
+	if _, err := svc.Query(ctx, QueryRequest{SQL: strings.Replace(q, "%s", "'%Y'", 1), Obligations: ob(1)}); err != nil {
+		t.Fatal(err)
+	}
+	checked := svc.planChecked.Len()
+	ex, err := svc.Explain(ctx, QueryRequest{SQL: strings.Replace(q, "%s", "'%Q'", 1), Obligations: ob(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, err := privacy.NewSelection(ex.Plan, ob(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	touched, err := svc.execute(ctx, ex, sel)
+	var se *sluice.Error
+	if !errors.As(err, &se) || se.Rule != sandbox.RuleBind || se.Code != sluice.EINVALID {
+		t.Fatalf("a format DuckDB's binder rejects: %v, want rule %s", err, sandbox.RuleBind)
+	}
+	if touched {
+		t.Error("a statement that did not bind counts as having read data")
+	}
+	if svc.planChecked.Len() != checked {
+		t.Error("the shape was checked again")
+	}
+}
+
+// In server mode the optimizer may remove a scan whose filter the data's
+// statistics rule out, for the constants of one query: its check of what
+// the row stage reads then inspected less than other queries of its shape
+// read, and is not remembered for them.
+func TestOptimizedCheckWithoutScansIsNotRemembered(t *testing.T) {
+	ctx := context.Background()
+	svc := newService(t)
+	explain := func(month string) *Explanation {
+		ex, err := svc.Explain(ctx, QueryRequest{SQL: "SELECT filing_status, count(*) FROM tax_monthly WHERE month >= '" + month + "' GROUP BY filing_status", Obligations: ob(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ex.exposed = map[string][]string{"tax_monthly": {"credit_code", "month", "tax_paid", "tax_arrears", "filing_status"}}
+		return ex
+	}
+	empty := explain("2099-01-01")
+	sb, key, exposed, read, err := svc.sandboxFor(ctx, empty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sameSources(exposed, read) {
+		t.Fatal("the sandbox exposes only what the query reads: not server mode")
+	}
+	js, err := sb.SerializeOptimizedPlan(ctx, empty.bounded.RowStages()[0])
+	svc.pool.put(key, sb, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if query.PlanScans(js) != 0 {
+		t.Fatal("the optimizer kept the scan of a filter no row can pass: the test shows nothing")
+	}
+	checked := svc.planChecked.Len()
+	if err := svc.CheckPlans(ctx, empty); err != nil {
+		t.Fatal(err)
+	}
+	if svc.planChecked.Len() != checked {
+		t.Error("a check that saw no scan was remembered for its shape")
+	}
+	if err := svc.CheckPlans(ctx, explain("2022-01-01")); err != nil {
+		t.Fatal(err)
+	}
+	if svc.planChecked.Len() != checked+1 {
+		t.Error("a complete check was not remembered")
 	}
 }

@@ -274,7 +274,11 @@ func (s *Service) execute(ctx context.Context, ex *Explanation, sel *privacy.Sel
 		if c := sandbox.Cause(err); c != nil {
 			s.log.Warn("sandbox query failed", "digest", ex.Plan.Digest, "cause", c)
 		}
-		return true, err
+		// A statement DuckDB could not bind read nothing. (Its shape's
+		// checks, remembered from other constants, did not bind it: some
+		// constants only DuckDB's binder rejects.)
+		var se *sluice.Error
+		return !errors.As(err, &se) || se.Rule != sandbox.RuleBind, err
 	}
 	groups, err := sel.Groups()
 	if err != nil {
@@ -381,10 +385,13 @@ func (s *Service) checkPlansOnce(ctx context.Context, sb *sandbox.Sandbox, ex *E
 	if _, ok := s.planChecked.Get(checkKey); ok {
 		return nil
 	}
-	if err := s.checkPlans(ctx, sb, ex, exposed, read); err != nil {
+	complete, err := s.checkPlans(ctx, sb, ex, exposed, read)
+	if err != nil {
 		return err
 	}
-	s.planChecked.Add(checkKey, struct{}{})
+	if complete {
+		s.planChecked.Add(checkKey, struct{}{})
+	}
 	return nil
 }
 
@@ -422,22 +429,29 @@ func planCheckKey(poolKey string, exposed, read []query.Source, sqls ...string) 
 // dataset named outside them in DuckDB's parse of the whole statement, and
 // the stages after them read only __rows. Binding the whole statement
 // would cost 1.5 ms more per new shape and could show no other scan.
-func (s *Service) checkPlans(ctx context.Context, sb *sandbox.Sandbox, ex *Explanation, exposed, read []query.Source) error {
+//
+// complete is false when the optimizer removed a scan (statistics ruled
+// out its filter, for the constants of this query): the check of what the
+// others of its shape read then saw less than they may, and is not to be
+// remembered for them.
+func (s *Service) checkPlans(ctx context.Context, sb *sandbox.Sandbox, ex *Explanation, exposed, read []query.Source) (complete bool, err error) {
 	stages := ex.bounded.RowStages()
-	for _, q := range stages {
+	scans := make([]int, len(stages))
+	for i, q := range stages {
 		js, err := sb.SerializePlan(ctx, q)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if err := query.CheckBoundPlan(js, exposed); err != nil {
-			return err
+			return false, err
 		}
+		scans[i] = query.PlanScans(js)
 	}
 	// When the sandbox exposes only what the query reads, the checks above
 	// already hold every scan to those columns: an optimized plan could
 	// show no more.
 	if sameSources(exposed, read) {
-		return nil
+		return true, nil
 	}
 	var noSwap *sandbox.Sandbox
 	defer func() {
@@ -445,7 +459,8 @@ func (s *Service) checkPlans(ctx context.Context, sb *sandbox.Sandbox, ex *Expla
 			noSwap.Close()
 		}
 	}()
-	for _, q := range stages {
+	complete = true
+	for i, q := range stages {
 		js, err := sb.SerializeOptimizedPlan(ctx, q)
 		if err != nil {
 			// DuckDB 1.5.6 cannot serialize an optimized plan whose join
@@ -454,22 +469,25 @@ func (s *Service) checkPlans(ctx context.Context, sb *sandbox.Sandbox, ex *Expla
 			// an instance of the same tables without that optimizer. Any
 			// other failure refuses the query.
 			if !knownPlanBug(err, q) {
-				return err
+				return false, err
 			}
 			if noSwap == nil {
 				if noSwap, err = s.openNoSwap(ctx, sb); err != nil {
-					return err
+					return false, err
 				}
 			}
 			if js, err = noSwap.SerializeOptimizedPlan(ctx, q); err != nil {
-				return err
+				return false, err
 			}
 		}
 		if err := query.CheckBoundPlan(js, read); err != nil {
-			return err
+			return false, err
+		}
+		if query.PlanScans(js) < scans[i] {
+			complete = false
 		}
 	}
-	return nil
+	return complete, nil
 }
 
 // openNoSwap opens, for plan checks only, an instance of sb's tables with
