@@ -257,9 +257,12 @@ func (c *constant) sql() string {
 // equal but for the constants' values (and text positions), of the same
 // type, each value round-tripping (TestConstantClasses holds DuckDB to
 // this). Within a class, a statement rendered with one constant therefore
-// passes the re-parse and the bound-plan checks exactly when it does with
-// another: constants name no table, column or function. Where that is not
-// certain, the class is the rendering itself.
+// passes the re-parse exactly when it does with another, and binds to
+// the same scans: constants name no table, column or function. DuckDB's
+// binder does reject some values of a class (a strftime format, a regular
+// expression); such a statement then fails before reading anything (see
+// sandbox.RuleBind). Where the parse is not certain, the class is the
+// rendering itself.
 func (c *constant) class() string {
 	text := c.sql()
 	switch {

@@ -137,8 +137,8 @@ func (an *Analysis) Rewrite(ob sluice.Obligations, seed uint64) (*Bounded, error
 // by a marker of its class (see constant.class): what the checks of the
 // statements are remembered by. Analyst constants appear only in the row
 // stage; what the renderer derives from their values (bounds, for one)
-// stays in the text. Statements of one shape pass the re-parse and the
-// bound-plan checks alike, so a query that differs from one checked before
+// stays in the text. Statements of one shape pass the re-parse alike and
+// bind to the same scans, so a query that differs from one checked before
 // only in such constants (another district, another date) is not checked
 // again. The shapes are keys, never SQL to run.
 //
