@@ -68,6 +68,15 @@ func ErrorCode(err error) string {
 	return EINTERNAL
 }
 
+// ErrorRule returns the rule of err's *Error, or "".
+func ErrorRule(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Rule
+	}
+	return ""
+}
+
 // ErrorMessage returns the user-facing message of err, hiding internals.
 func ErrorMessage(err error) string {
 	var e *Error

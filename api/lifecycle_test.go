@@ -77,16 +77,25 @@ func (s *stack) importParquet(t *testing.T, owner, v string, body []byte) {
 	}
 }
 
-// Imports publish new versions locally; retention keeps the newest two and
-// removes the retired version's file.
-func TestImportVersionsAndRetention(t *testing.T) {
-	s := newStack(t, stackOptions{retention: 2})
+// newRetentionStack starts a stack that keeps two versions of a dataset,
+// with the examples registered, and returns a data owner's token and the
+// example tax_monthly file to import.
+func newRetentionStack(t *testing.T) (s *stack, owner string, body []byte) {
+	t.Helper()
+	s = newStack(t, stackOptions{retention: 2})
 	s.registerExamples(t)
-	owner := s.token(t, "wang.fang", "shanghai-tax-bureau", sluice.RoleOwner)
+	owner = s.token(t, "wang.fang", "shanghai-tax-bureau", sluice.RoleOwner)
 	body, err := os.ReadFile(filepath.Join(s.data, "tax_monthly.parquet"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, owner, body
+}
+
+// Imports publish new versions locally; retention keeps the newest two and
+// removes the retired version's file.
+func TestImportVersionsAndRetention(t *testing.T) {
+	s, owner, body := newRetentionStack(t)
 	for _, v := range []string{"2026.01", "2026.02", "2026.03"} {
 		s.importParquet(t, owner, v, body)
 	}
@@ -106,13 +115,7 @@ func TestImportVersionsAndRetention(t *testing.T) {
 // Retention never removes a file another kept version still points at: an
 // owner re-registered an imported version's file under a new version name.
 func TestRetentionKeepsFilesStillInUse(t *testing.T) {
-	s := newStack(t, stackOptions{retention: 2})
-	s.registerExamples(t)
-	owner := s.token(t, "wang.fang", "shanghai-tax-bureau", sluice.RoleOwner)
-	body, err := os.ReadFile(filepath.Join(s.data, "tax_monthly.parquet"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, owner, body := newRetentionStack(t)
 	importVersion := func(v string) { s.importParquet(t, owner, v, body) }
 	importVersion("2026.01")
 	d, err := storage.LoadManifest(filepath.Join(s.data, "tax_monthly.yaml"))

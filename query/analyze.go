@@ -830,9 +830,8 @@ func (a *analyzer) top(n node) (*Analysis, error) {
 				var err error
 				e, err = a.rowExpr(g, sc)
 				if err != nil {
-					var se *sluice.Error
 					names := g.strings("column_names")
-					if errors.As(err, &se) && se.Rule == "sql.unknown_column" && g.str("class") == "COLUMN_REF" && len(names) == 1 {
+					if sluice.ErrorRule(err) == "sql.unknown_column" && g.str("class") == "COLUMN_REF" && len(names) == 1 {
 						// GROUP BY a SELECT alias.
 						for _, s := range sel {
 							if s.agg == nil && strings.EqualFold(s.name, names[0]) {

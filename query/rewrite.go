@@ -121,12 +121,12 @@ func (an *Analysis) Rewrite(ob sluice.Obligations, seed uint64) (*Bounded, error
 	b.rowStage = len(rowStagePrefix(r.rows(false)))
 	// Templates of the statements: the row stage with placeholders for
 	// its constants, then the renderer's own stages. Shapes expands them.
-	b.template.text = rowStagePrefix((&renderer{an: an, consts: &b.template.consts}).rows(false)) + b.SQL[b.rowStage:]
+	b.template = rowsTemplate(an, false).then(b.SQL[b.rowStage:])
 	for _, a := range an.aggs {
 		if a.fn == sluice.AggQuantile {
 			b.QuantileSQL = r.quantiles()
 			b.quantileRowStage = len(rowStagePrefix(r.rows(true)))
-			b.quantileTemplate.text = rowStagePrefix((&renderer{an: an, consts: &b.quantileTemplate.consts}).rows(true)) + b.QuantileSQL[b.quantileRowStage:]
+			b.quantileTemplate = rowsTemplate(an, true).then(b.QuantileSQL[b.quantileRowStage:])
 			break
 		}
 	}
@@ -155,6 +155,20 @@ func (b *Bounded) Shapes() (sql, quantileSQL string) {
 type template struct {
 	text   string
 	consts []*constant
+}
+
+// rowsTemplate renders an analysis's row stage (see renderer.rows) as a
+// template.
+func rowsTemplate(an *Analysis, quantiles bool) template {
+	var t template
+	t.text = (&renderer{an: an, consts: &t.consts}).rows(quantiles)
+	return t
+}
+
+// then returns the statement that begins with t as its row stage and goes
+// on with rest, the renderer's own stages.
+func (t template) then(rest string) template {
+	return template{text: rowStagePrefix(t.text) + rest, consts: t.consts}
 }
 
 // shape returns the shape of stmt, the expansion of t: t expanded with each

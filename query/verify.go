@@ -51,9 +51,7 @@ func verifiedKey(an *Analysis, b *Bounded) ([sha256.Size]byte, error) {
 	sql, quantileSQL := b.Shapes()
 	texts := []string{sql, quantileSQL}
 	for _, quantiles := range []bool{false, true} {
-		t := template{}
-		t.text = (&renderer{an: an, consts: &t.consts}).rows(quantiles)
-		texts = append(texts, t.masked())
+		texts = append(texts, rowsTemplate(an, quantiles).masked())
 	}
 	for _, s := range texts {
 		fmt.Fprintf(h, "%d:%s", len(s), s)

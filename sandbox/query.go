@@ -318,6 +318,13 @@ func (s *Sandbox) SerializeOptimizedPlan(ctx context.Context, sql string) ([]byt
 	return s.serializePlan(ctx, sql, true)
 }
 
+// planSQL serializes a statement's plan, unoptimized and optimized (the
+// JSON type scans as decoded Go values; the cast gives the text).
+var planSQL = [2]string{
+	"SELECT json_serialize_plan(?::VARCHAR)::VARCHAR",
+	"SELECT json_serialize_plan(?::VARCHAR, optimize := true)::VARCHAR",
+}
+
 func (s *Sandbox) serializePlan(ctx context.Context, sql string, optimize bool) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
@@ -332,12 +339,7 @@ func (s *Sandbox) serializePlan(ctx context.Context, sql string, optimize bool) 
 		i = 1
 	}
 	if s.planStmts[i] == nil {
-		// The JSON type scans as decoded Go values; cast to get the text.
-		q := "SELECT json_serialize_plan(?::VARCHAR)::VARCHAR"
-		if optimize {
-			q = "SELECT json_serialize_plan(?::VARCHAR, optimize := true)::VARCHAR"
-		}
-		st, err := s.conn.PrepareContext(ctx, q)
+		st, err := s.conn.PrepareContext(ctx, planSQL[i])
 		if err != nil {
 			return nil, classify(ctx, err)
 		}

@@ -162,9 +162,8 @@ type Sandbox struct {
 	closed bool
 	db     *sql.DB
 	conn   *sql.Conn
-	// planStmts are json_serialize_plan, unoptimized and optimized,
-	// prepared on first use (a new query shape pays its plan checks, and
-	// preparing was a fifth of them).
+	// planStmts are planSQL's statements, prepared on first use (a new
+	// query shape pays its plan checks, and preparing was a fifth of them).
 	planStmts [2]*sql.Stmt
 }
 

@@ -277,8 +277,7 @@ func (s *Service) execute(ctx context.Context, ex *Explanation, sel *privacy.Sel
 		// A statement DuckDB could not bind read nothing. (Its shape's
 		// checks, remembered from other constants, did not bind it: some
 		// constants only DuckDB's binder rejects.)
-		var se *sluice.Error
-		return !errors.As(err, &se) || se.Rule != sandbox.RuleBind, err
+		return sluice.ErrorRule(err) != sandbox.RuleBind, err
 	}
 	groups, err := sel.Groups()
 	if err != nil {
@@ -517,8 +516,7 @@ func (s *Service) openNoSwap(ctx context.Context, sb *sandbox.Sandbox) (*sandbox
 // error in json_serialize_plan naming a column reference with "inequal"
 // bindings or types, for a statement that joins.
 func knownPlanBug(err error, stmt string) bool {
-	var se *sluice.Error
-	if !errors.As(err, &se) || se.Rule != sandbox.RulePlan || !strings.Contains(stmt, " JOIN ") {
+	if sluice.ErrorRule(err) != sandbox.RulePlan || !strings.Contains(stmt, " JOIN ") {
 		return false
 	}
 	cause := sandbox.Cause(err)
