@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
-	duckdb "github.com/duckdb/duckdb-go/v2"
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"sluice"
@@ -24,8 +22,7 @@ const MaxSQLBytes = 64 << 10
 // instance holds no data, never executes the text it parses, and is locked
 // down like a sandbox.
 type Parser struct {
-	db   *sql.DB
-	stmt *sql.Stmt // json_serialize_sql, prepared once
+	ser *serializer
 	// verified remembers bounded statements that passed Verify.
 	verified *lru.Cache[[sha256.Size]byte, struct{}]
 }
@@ -35,44 +32,22 @@ const verifiedShapes = 4096
 
 // NewParser opens the parser's empty, locked DuckDB instance.
 func NewParser(ctx context.Context) (*Parser, error) {
-	connector, err := duckdb.NewConnector("?threads=1&autoinstall_known_extensions=false&autoload_known_extensions=false&allow_community_extensions=false&allow_persistent_secrets=false", nil)
+	ser, err := openSerializer()
 	if err != nil {
-		return nil, fmt.Errorf("open parser: %w", err)
-	}
-	db := sql.OpenDB(connector)
-	for _, q := range []string{
-		"SET enable_external_access = false",
-		"SET lock_configuration = true",
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("lock parser: %w", err)
-		}
-	}
-	var ext, lock string
-	if err := db.QueryRowContext(ctx, "SELECT current_setting('enable_external_access')::VARCHAR, current_setting('lock_configuration')::VARCHAR").Scan(&ext, &lock); err != nil || ext != "false" || lock != "true" {
-		db.Close()
-		return nil, fmt.Errorf("parser not locked (external access %s, lock %s): %v", ext, lock, err)
-	}
-	db.SetMaxIdleConns(4)
-	stmt, err := db.PrepareContext(ctx, "SELECT json_serialize_sql(?::VARCHAR, skip_null := true, skip_default := true)::VARCHAR")
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("prepare parser: %w", err)
+		return nil, err
 	}
 	verified, err := lru.New[[sha256.Size]byte, struct{}](verifiedShapes)
 	if err != nil {
-		stmt.Close()
-		db.Close()
+		ser.close()
 		return nil, fmt.Errorf("parser cache: %w", err)
 	}
-	return &Parser{db: db, stmt: stmt, verified: verified}, nil
+	return &Parser{ser: ser, verified: verified}, nil
 }
 
 // Close releases the parser's DuckDB instance.
 func (p *Parser) Close() error {
-	p.stmt.Close()
-	return p.db.Close()
+	p.ser.close()
+	return nil
 }
 
 // parse returns the single SELECT statement of text as a JSON tree. The
@@ -154,11 +129,7 @@ func isEmpty(v any) bool {
 
 // serializeRaw returns json_serialize_sql's answer for text, undecoded.
 func (p *Parser) serializeRaw(ctx context.Context, text string) ([]byte, error) {
-	var out string
-	if err := p.stmt.QueryRowContext(ctx, text).Scan(&out); err != nil {
-		return nil, fmt.Errorf("parse: %w", err)
-	}
-	return []byte(out), nil
+	return p.ser.serialize(ctx, text)
 }
 
 // serialize returns the JSON parse tree of SQL that must parse: exactly one

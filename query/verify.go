@@ -28,18 +28,33 @@ var internalTables = map[string]bool{"__rows": true, "__units": true, "__bounded
 // A statement that passed is remembered by its shape (see verifiedKey), so
 // a query of a shape seen before costs a hash instead of a re-parse.
 func (p *Parser) Verify(ctx context.Context, an *Analysis, b *Bounded, cat Catalog) error {
+	run, err := p.Verification(an, b)
+	if err != nil || run == nil {
+		return err
+	}
+	return run(ctx)
+}
+
+// Verification is Verify in two steps, for a caller that runs the second
+// beside other work: run is nil when a statement of b's shape passed
+// before (the first step costs a hash); otherwise run re-parses and checks
+// b, and remembers its shape if it passed. Neither an nor b may change in
+// between.
+func (p *Parser) Verification(an *Analysis, b *Bounded) (run func(context.Context) error, err error) {
 	key, err := verifiedKey(an, b)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, ok := p.verified.Get(key); ok {
+		return nil, nil
+	}
+	return func(ctx context.Context) error {
+		if err := p.verify(ctx, an, b); err != nil {
+			return err
+		}
+		p.verified.Add(key, struct{}{})
 		return nil
-	}
-	if err := p.verify(ctx, an, b); err != nil {
-		return err
-	}
-	p.verified.Add(key, struct{}{})
-	return nil
+	}, nil
 }
 
 // verifiedKey names everything verify reads, up to the values of analyst

@@ -104,7 +104,13 @@ func (s *Service) ExplainAs(ctx context.Context, p *sluice.Principal, r Run) (*E
 		return nil, dc.d, err
 	}
 	ex, err := s.explain(ctx, dc.an, dc.d.Obligations)
-	return ex, dc.d, err
+	if err != nil {
+		return nil, dc.d, err
+	}
+	if err := ex.verified.wait(); err != nil {
+		return nil, dc.d, err
+	}
+	return ex, dc.d, nil
 }
 
 // Store buckets of the query path.
@@ -211,6 +217,11 @@ func (s *Service) runAs(ctx context.Context, p *sluice.Principal, r Run, ev *slu
 		return nil, d, plan, err
 	}
 	if hit != nil {
+		// What was released for this query was verified when it ran; a
+		// rewrite that no longer verifies still refuses it.
+		if err := ex.verified.wait(); err != nil {
+			return nil, d, plan, err
+		}
 		rel := *hit.Release
 		rel.Cached = true
 		res := &Result{Plan: plan, Release: &rel, Duration: s.now().Sub(start)}

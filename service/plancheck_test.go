@@ -363,3 +363,46 @@ func TestOptimizedCheckWithoutScansIsNotRemembered(t *testing.T) {
 		t.Error("a complete check was not remembered")
 	}
 }
+
+// The rewrite's verification runs beside the bound-plan checks; a query
+// whose verification fails reads nothing, however far the checks got, and
+// is not charged.
+func TestFailedVerificationReadsNothing(t *testing.T) {
+	ctx := context.Background()
+	svc := newService(t)
+	ex, err := svc.explainSQL(ctx, QueryRequest{SQL: "SELECT filing_status, count(*) FROM tax_monthly GROUP BY filing_status", Obligations: ob(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.verified.wait(); err != nil {
+		t.Fatal(err)
+	}
+	wrong := errors.New("the rewrite does not verify")
+	ex.verified = &verification{done: make(chan struct{}), err: wrong}
+	close(ex.verified.done)
+	sel, err := privacy.NewSelection(ex.Plan, ob(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	touched, err := svc.execute(ctx, ex, sel)
+	if !errors.Is(err, wrong) {
+		t.Fatalf("got %v, want the verification's error", err)
+	}
+	if touched {
+		t.Error("a query that failed verification counts as having read data")
+	}
+	groups, err := sel.Groups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range groups {
+		// The keys of a public domain are there without data; their units
+		// only if the query ran.
+		if g.Units != 0 {
+			t.Errorf("the sandbox ran the query: group %v has %d units", g.Keys, g.Units)
+		}
+	}
+	if err := svc.CheckPlans(ctx, ex); !errors.Is(err, wrong) {
+		t.Errorf("CheckPlans: got %v, want the verification's error", err)
+	}
+}

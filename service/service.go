@@ -1,6 +1,7 @@
 // Package service holds Sluice's use cases. A query's path reads top to
-// bottom in Service.Query: analyse, split the budget, rewrite, verify, run
-// in the sandbox, check the bound plan, release with noise, post-process.
+// bottom in Service.Query: analyse, split the budget, rewrite, verify the
+// rewrite beside the checks of DuckDB's bound plan in the sandbox, run
+// there, release with noise, post-process.
 package service
 
 import (
@@ -162,6 +163,9 @@ type Explanation struct {
 	QuantileSQL string          `json:"quantile_sql,omitempty"`
 	analysis    *query.Analysis
 	bounded     *query.Bounded
+	// verified is Verify of bounded, running beside whatever comes next
+	// (see verification); nothing reads data before it has passed.
+	verified *verification
 	// exposed lists, per dataset, the columns the sandbox may expose: the
 	// authorization's grants, so that one locked instance serves every
 	// query under it. Empty: only the query's own columns.
@@ -175,8 +179,37 @@ type Result struct {
 	Duration time.Duration   `json:"duration_ns"`
 }
 
-// Explain analyses, splits the budget and rewrites a query.
+// Explain analyses, splits the budget and rewrites a query, and verifies
+// the rewrite.
 func (s *Service) Explain(ctx context.Context, req QueryRequest) (*Explanation, error) {
+	ex, err := s.explainSQL(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := ex.verified.wait(); err != nil {
+		return nil, err
+	}
+	return ex, nil
+}
+
+// Check runs everything a query does before DuckDB reads its data:
+// analysis, the budget split, the rewrite and its verification, and the
+// checks of DuckDB's bound plans in the query's sandbox. It is the fixed
+// per-query cost.
+func (s *Service) Check(ctx context.Context, req QueryRequest) (*Explanation, error) {
+	ex, err := s.explainSQL(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.CheckPlans(ctx, ex); err != nil {
+		return nil, err
+	}
+	return ex, nil
+}
+
+// explainSQL analyses a query and explains it, its verification still
+// running.
+func (s *Service) explainSQL(ctx context.Context, req QueryRequest) (*Explanation, error) {
 	an, err := s.parser.Analyze(ctx, req.SQL, s.catalog)
 	if err != nil {
 		return nil, err
@@ -184,7 +217,41 @@ func (s *Service) Explain(ctx context.Context, req QueryRequest) (*Explanation, 
 	return s.explain(ctx, an, req.Obligations)
 }
 
-// explain splits the budget of an analysed query and rewrites it.
+// verification is Verify running beside the bound-plan checks, which use
+// another DuckDB instance (the sandbox's, not the parser's): a query of a
+// shape never seen waits for the slower of the two instead of both. Both
+// only parse and bind; what runs in the sandbox runs after both passed.
+type verification struct {
+	done chan struct{}
+	err  error
+}
+
+// verify starts Verify of b, unless a statement of its shape passed
+// before.
+func (s *Service) verify(ctx context.Context, an *query.Analysis, b *query.Bounded) *verification {
+	v := &verification{done: make(chan struct{})}
+	run, err := s.parser.Verification(an, b)
+	if err != nil || run == nil {
+		v.err = err
+		close(v.done)
+		return v
+	}
+	go func() {
+		defer close(v.done)
+		v.err = run(ctx)
+	}()
+	return v
+}
+
+// wait returns Verify's answer once it has one.
+func (v *verification) wait() error {
+	<-v.done
+	return v.err
+}
+
+// explain splits the budget of an analysed query and rewrites it; the
+// rewrite's verification runs on (ex.verified), and the caller waits for
+// it before reading data or returning ex.
 func (s *Service) explain(ctx context.Context, an *query.Analysis, ob sluice.Obligations) (*Explanation, error) {
 	for _, id := range an.Plan.Datasets {
 		d, err := s.catalog.Get(id)
@@ -207,10 +274,8 @@ func (s *Service) explain(ctx context.Context, an *query.Analysis, ob sluice.Obl
 	if err != nil {
 		return nil, err
 	}
-	if err := s.parser.Verify(ctx, an, b, s.catalog); err != nil {
-		return nil, err
-	}
-	ex := &Explanation{Plan: an.Plan, Charges: charges, SQL: b.SQL, QuantileSQL: b.QuantileSQL, analysis: an, bounded: b}
+	ex := &Explanation{Plan: an.Plan, Charges: charges, SQL: b.SQL, QuantileSQL: b.QuantileSQL, analysis: an, bounded: b,
+		verified: s.verify(ctx, an, b)}
 	for _, c := range charges {
 		ex.Epsilon += c.Epsilon
 		ex.Delta += c.Delta
@@ -221,7 +286,7 @@ func (s *Service) explain(ctx context.Context, an *query.Analysis, ob sluice.Obl
 // Query runs a query and releases its private result.
 func (s *Service) Query(ctx context.Context, req QueryRequest) (*Result, error) {
 	start := s.now()
-	ex, err := s.Explain(ctx, req)
+	ex, err := s.explainSQL(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -259,6 +324,9 @@ func (s *Service) execute(ctx context.Context, ex *Explanation, sel *privacy.Sel
 	healthy := false
 	defer func() { s.pool.put(key, sb, healthy) }()
 	if err := s.checkPlansOnce(ctx, sb, ex, key, exposed, read); err != nil {
+		return false, err
+	}
+	if err := ex.verified.wait(); err != nil {
 		return false, err
 	}
 	// What runs is the checked text with the query's secret seed.
@@ -364,8 +432,8 @@ func (s *Service) sandboxFor(ctx context.Context, ex *Explanation) (sb *sandbox.
 
 // CheckPlans runs what the execution of an explained query would before
 // DuckDB reads any data: it takes the sandbox and checks DuckDB's bound
-// plans, unless a statement of the same shape passed them before. It is
-// the part of the fixed per-query cost that follows Explain.
+// plans, unless a statement of the same shape passed them before, and
+// waits for the rewrite's verification.
 func (s *Service) CheckPlans(ctx context.Context, ex *Explanation) error {
 	sb, key, exposed, read, err := s.sandboxFor(ctx, ex)
 	if err != nil {
@@ -373,7 +441,10 @@ func (s *Service) CheckPlans(ctx context.Context, ex *Explanation) error {
 	}
 	err = s.checkPlansOnce(ctx, sb, ex, key, exposed, read)
 	s.pool.put(key, sb, err == nil)
-	return err
+	if err != nil {
+		return err
+	}
+	return ex.verified.wait()
 }
 
 // checkPlansOnce runs checkPlans unless a statement of the same shape, in
