@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unsafe"
 
 	"sluice"
 )
@@ -214,8 +215,11 @@ func valueEnd(raw []byte) int {
 // is escaped, so an unescaped `":"` only separates a real key from its
 // string value; keys of DuckDB's trees hold no escapes.
 //
-// at is the offset of the key's opening quote.
+// at is the offset of the key's opening quote. key and value share raw's
+// memory instead of copying it (a tree has thousands of pairs): raw must
+// not change while they are in use.
 func stringPairs(raw []byte, fn func(key, value string, at int) error) error {
+	view := func(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 	sep := []byte(`":"`)
 	for i := 0; ; {
 		j := bytes.Index(raw[i:], sep)
@@ -240,7 +244,7 @@ func stringPairs(raw []byte, fn func(key, value string, at int) error) error {
 			end = len(raw)
 		}
 		if ks >= 0 {
-			if err := fn(string(raw[ks+1:at]), string(raw[start:end]), ks); err != nil {
+			if err := fn(view(raw[ks+1:at]), view(raw[start:end]), ks); err != nil {
 				return err
 			}
 		}
