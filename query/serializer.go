@@ -23,10 +23,11 @@ import (
 // Each connection carries the one prepared statement; a connection serves
 // one call at a time, and up to maxIdle wait for the next.
 type serializer struct {
-	db     bindings.Database
+	db     bindings.Database // written only by close, once calls have ended
 	mu     sync.Mutex
 	idle   []*serialConn
 	closed bool
+	calls  sync.WaitGroup // connections taken and not yet put back
 }
 
 type serialConn struct {
@@ -69,10 +70,18 @@ func openSerializer() (*serializer, error) {
 	if bindings.OpenExt("", &s.db, cfg, &msg) == bindings.StateError {
 		return nil, fmt.Errorf("open parser: %s", msg)
 	}
-	c, err := s.connect()
-	if err != nil {
+	if err := s.checkLocked(); err != nil {
 		s.close()
 		return nil, err
+	}
+	return s, nil
+}
+
+// checkLocked reads the instance's settings back.
+func (s *serializer) checkLocked() error {
+	c, err := s.get()
+	if err != nil {
+		return err
 	}
 	defer s.put(c, true)
 	q := "SELECT "
@@ -86,21 +95,18 @@ func openSerializer() (*serializer, error) {
 	state := bindings.Query(c.conn, q, &res)
 	defer bindings.DestroyResult(&res)
 	if state == bindings.StateError {
-		s.close()
-		return nil, fmt.Errorf("lock parser: %s", bindings.ResultError(&res))
+		return fmt.Errorf("lock parser: %s", bindings.ResultError(&res))
 	}
 	got, err := firstRow(res, len(parserSettings))
 	if err != nil {
-		s.close()
-		return nil, fmt.Errorf("lock parser: %w", err)
+		return fmt.Errorf("lock parser: %w", err)
 	}
 	for i, kv := range parserSettings {
 		if string(got[i]) != kv[1] {
-			s.close()
-			return nil, fmt.Errorf("parser not locked: %s is %q, want %q", kv[0], got[i], kv[1])
+			return fmt.Errorf("parser not locked: %s is %q, want %q", kv[0], got[i], kv[1])
 		}
 	}
-	return s, nil
+	return nil
 }
 
 // connect opens a connection and prepares the statement on it.
@@ -122,13 +128,14 @@ func (c *serialConn) close() {
 	bindings.Disconnect(&c.conn)
 }
 
-// get takes an idle connection or opens one.
+// get takes an idle connection or opens one; the caller puts it back.
 func (s *serializer) get() (*serialConn, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil, errors.New("parser: closed")
 	}
+	s.calls.Add(1) // close waits for it before closing the instance
 	if n := len(s.idle); n > 0 {
 		c := s.idle[n-1]
 		s.idle = s.idle[:n-1]
@@ -136,12 +143,18 @@ func (s *serializer) get() (*serialConn, error) {
 		return c, nil
 	}
 	s.mu.Unlock()
-	return s.connect()
+	c, err := s.connect()
+	if err != nil {
+		s.calls.Done()
+		return nil, err
+	}
+	return c, nil
 }
 
 // put returns a connection; one that may have been interrupted (healthy
 // false), or one too many, is closed instead.
 func (s *serializer) put(c *serialConn, healthy bool) {
+	defer s.calls.Done()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !healthy || s.closed || len(s.idle) >= maxIdle {
@@ -180,8 +193,10 @@ func (s *serializer) serialize(ctx context.Context, text string) ([]byte, error)
 }
 
 func (c *serialConn) call(text string) ([]byte, error) {
+	// DuckDB refuses to bind only a text that is not valid UTF-8 (which
+	// Parser.parse screens out first); it keeps no message for it.
 	if bindings.ClearBindings(c.stmt) == bindings.StateError || bindings.BindVarchar(c.stmt, 1, text) == bindings.StateError {
-		return nil, fmt.Errorf("parse: cannot bind the text: %s", bindings.PrepareError(c.stmt))
+		return nil, errors.New("parse: DuckDB refused the text (not valid UTF-8?)")
 	}
 	var res bindings.Result
 	state := bindings.ExecutePrepared(c.stmt, &res)
@@ -238,8 +253,8 @@ func firstString(data unsafe.Pointer) []byte {
 	return bytes.Clone(unsafe.Slice((*byte)(p), n))
 }
 
-// close closes the idle connections and the instance. Calls still running
-// must have ended.
+// close refuses new calls, waits for those running to end, and closes the
+// connections and the instance.
 func (s *serializer) close() {
 	s.mu.Lock()
 	idle := s.idle
@@ -248,5 +263,6 @@ func (s *serializer) close() {
 	for _, c := range idle {
 		c.close()
 	}
+	s.calls.Wait()
 	bindings.Close(&s.db)
 }

@@ -121,3 +121,50 @@ func TestSerializeCancelled(t *testing.T) {
 		t.Error("no call was interrupted, even with a deadline of 0")
 	}
 }
+
+// close waits for the calls running and refuses new ones, so none uses a
+// closed instance (run with -race: the race detector saw it before).
+func TestSerializerCloseWaitsForCalls(t *testing.T) {
+	for round := 0; round < 30; round++ {
+		s, err := openSerializer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for g := 0; g < 8; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					out, err := s.serialize(context.Background(), "SELECT 1")
+					if err != nil {
+						if !strings.Contains(err.Error(), "closed") {
+							t.Errorf("a call during close: %v", err)
+						}
+						return
+					}
+					if !bytes.HasPrefix(out, []byte(`{"error":false`)) {
+						t.Errorf("a call during close: %.100s", out)
+						return
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Duration(round%10) * 100 * time.Microsecond)
+		s.close()
+		wg.Wait()
+	}
+}
+
+// A text DuckDB refuses to bind is refused with a reason.
+func TestSerializeRefusedText(t *testing.T) {
+	s, err := openSerializer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	_, err = s.serialize(context.Background(), "SELECT '\xff'")
+	if err == nil || !strings.Contains(err.Error(), "UTF-8") {
+		t.Errorf("invalid UTF-8: got %v", err)
+	}
+}

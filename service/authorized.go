@@ -207,6 +207,7 @@ func (s *Service) runAs(ctx context.Context, p *sluice.Principal, r Run, ev *slu
 	if err != nil {
 		return nil, d, plan, err
 	}
+	defer ex.verified.wait() // a request never leaves its verification running
 	ex.exposed = s.granted(dc.auth, plan)
 	// The release cache: the same canonical query over the same dataset
 	// versions under the same authorization and obligations returns the
@@ -257,13 +258,17 @@ func (s *Service) runAs(ctx context.Context, p *sluice.Principal, r Run, ev *slu
 	if err != nil {
 		return nil, d, plan, err
 	}
+	// Once reserved, the charge is settled whatever becomes of the request:
+	// a client that leaves must not leave the reservation open (it would be
+	// committed at the next start, for a query that may have read nothing).
+	settleCtx := context.WithoutCancel(ctx)
 	touched, err := s.execute(ctx, ex, sel)
 	if err != nil {
 		settle := privacy.Commit
 		if !touched {
 			settle = privacy.GiveBack
 		}
-		if serr := s.store.Update(ctx, func(tx sluice.Tx) error { return settle(tx, queryID, s.now()) }); serr != nil {
+		if serr := s.store.Update(settleCtx, func(tx sluice.Tx) error { return settle(tx, queryID, s.now()) }); serr != nil {
 			return nil, d, plan, errors.Join(err, serr)
 		}
 		return nil, d, plan, err
@@ -273,14 +278,14 @@ func (s *Service) runAs(ctx context.Context, p *sluice.Principal, r Run, ev *slu
 		err = PostProcess(plan, rel)
 	}
 	if err != nil {
-		if serr := s.store.Update(ctx, func(tx sluice.Tx) error { return privacy.Commit(tx, queryID, s.now()) }); serr != nil {
+		if serr := s.store.Update(settleCtx, func(tx sluice.Tx) error { return privacy.Commit(tx, queryID, s.now()) }); serr != nil {
 			return nil, d, plan, errors.Join(err, serr)
 		}
 		return nil, d, plan, err
 	}
 	// Commit the charge and keep the release, durably, before returning.
 	rec := stored{SQL: r.SQL, Plan: plan, Release: rel, At: s.now()}
-	err = s.store.Update(ctx, func(tx sluice.Tx) error {
+	err = s.store.Update(settleCtx, func(tx sluice.Tx) error {
 		if err := privacy.Commit(tx, queryID, s.now()); err != nil {
 			return err
 		}

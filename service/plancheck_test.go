@@ -5,8 +5,10 @@ import (
 	"errors"
 	"math"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"sluice"
 	"sluice/privacy"
@@ -404,5 +406,71 @@ func TestFailedVerificationReadsNothing(t *testing.T) {
 	}
 	if err := svc.CheckPlans(ctx, ex); !errors.Is(err, wrong) {
 		t.Errorf("CheckPlans: got %v, want the verification's error", err)
+	}
+}
+
+// Query returns only once the verification it started has ended, even when
+// the plan checks refused the query first; Close could otherwise close the
+// parser under it.
+func TestQueryWaitsForItsVerification(t *testing.T) {
+	ctx := context.Background()
+	svc := newService(t)
+	if _, err := svc.Query(ctx, QueryRequest{SQL: "SELECT filing_status, count(*) FROM tax_monthly GROUP BY filing_status", Obligations: ob(1)}); err != nil {
+		t.Fatal(err) // the sandbox of tax_monthly is now pooled
+	}
+	for i := 0; i < 10; i++ {
+		// A new shape each round (another number of conjuncts, a long
+		// re-parse), whose strftime format only DuckDB's binder rejects.
+		q := "SELECT filing_status, count(*) FROM tax_monthly WHERE strftime(month, '%Q') = '2022'" +
+			strings.Repeat(" AND filing_status <> 'x'", 1000+i) + " GROUP BY filing_status"
+		if _, err := svc.Query(ctx, QueryRequest{SQL: q, Obligations: ob(1)}); err == nil {
+			t.Fatal("a format the binder rejects ran")
+		}
+		buf := make([]byte, 1<<20)
+		if stacks := string(buf[:runtime.Stack(buf, true)]); strings.Contains(stacks, "service.(*Service).verify.func") {
+			t.Fatalf("round %d: a verification outlived its Query", i)
+		}
+	}
+}
+
+// The plan checks bind the rewrite beside its verification, but what they
+// find is remembered for the shape only once the verification passed.
+func TestPlanCheckRememberedOnlyAfterVerification(t *testing.T) {
+	ctx := context.Background()
+	svc := newService(t)
+	explain := func(month string) *Explanation {
+		ex, err := svc.explainSQL(ctx, QueryRequest{SQL: "SELECT filing_status, count(*) FROM tax_monthly WHERE month >= '" + month + "' GROUP BY filing_status", Obligations: ob(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ex.verified.wait(); err != nil {
+			t.Fatal(err)
+		}
+		return ex
+	}
+	ex := explain("2023-01-01")
+	pending := &verification{done: make(chan struct{})}
+	ex.verified = pending
+	before := svc.planChecked.Len()
+	res := make(chan error, 1)
+	go func() { res <- svc.CheckPlans(ctx, ex) }()
+	time.Sleep(300 * time.Millisecond) // the bind takes about a millisecond
+	if svc.planChecked.Len() != before {
+		t.Error("a plan check was remembered before its verification answered")
+	}
+	pending.err = errors.New("does not verify")
+	close(pending.done)
+	if err := <-res; !errors.Is(err, pending.err) {
+		t.Fatalf("CheckPlans: got %v, want the verification's error", err)
+	}
+	if svc.planChecked.Len() != before {
+		t.Error("the plan check of a statement that failed verification was remembered")
+	}
+	// The same shape, verified: now it is remembered.
+	if err := svc.CheckPlans(ctx, explain("2023-02-01")); err != nil {
+		t.Fatal(err)
+	}
+	if svc.planChecked.Len() != before+1 {
+		t.Errorf("%d plan checks remembered, want %d", svc.planChecked.Len(), before+1)
 	}
 }

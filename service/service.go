@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -104,6 +105,9 @@ type Service struct {
 	// both checks in sandboxes exposing exactly the same tables, files,
 	// columns and aliases (see planCheckKey).
 	planChecked *lru.Cache[[sha256.Size]byte, struct{}]
+	// verifying counts the verifications running (see verification);
+	// Close waits for them before closing the parser they use.
+	verifying sync.WaitGroup
 }
 
 // planCheckShapes is how many checked plans a Service remembers.
@@ -144,6 +148,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 // Close releases the service's resources.
 func (s *Service) Close() error {
 	s.pool.close()
+	s.verifying.Wait()
 	return s.parser.Close()
 }
 
@@ -201,6 +206,7 @@ func (s *Service) Check(ctx context.Context, req QueryRequest) (*Explanation, er
 	if err != nil {
 		return nil, err
 	}
+	defer ex.verified.wait() // a request never leaves its verification running
 	if err := s.CheckPlans(ctx, ex); err != nil {
 		return nil, err
 	}
@@ -219,15 +225,21 @@ func (s *Service) explainSQL(ctx context.Context, req QueryRequest) (*Explanatio
 
 // verification is Verify running beside the bound-plan checks, which use
 // another DuckDB instance (the sandbox's, not the parser's): a query of a
-// shape never seen waits for the slower of the two instead of both. Both
-// only parse and bind; what runs in the sandbox runs after both passed.
+// shape never seen waits for the slower of the two instead of both.
+//
+// The checks therefore bind the rewrite's row stages in the sandbox before
+// its verification has answered. Binding reads no rows, in an instance
+// that can reach no file, network, extension or setting; the statement was
+// rendered from an analysed plan; and what the checks find is remembered
+// for the shape only once the verification passed (checkPlansOnce). Rows
+// are read only after both passed.
 type verification struct {
 	done chan struct{}
 	err  error
 }
 
 // verify starts Verify of b, unless a statement of its shape passed
-// before.
+// before. Whoever explained the query waits for it before returning.
 func (s *Service) verify(ctx context.Context, an *query.Analysis, b *query.Bounded) *verification {
 	v := &verification{done: make(chan struct{})}
 	run, err := s.parser.Verification(an, b)
@@ -236,8 +248,19 @@ func (s *Service) verify(ctx context.Context, an *query.Analysis, b *query.Bound
 		close(v.done)
 		return v
 	}
+	s.verifying.Add(1)
 	go func() {
+		defer s.verifying.Done()
 		defer close(v.done)
+		defer func() {
+			// A panic in the re-analysis of a tree derived from analyst
+			// input fails this query, as it would in the request's own
+			// goroutine, instead of the process.
+			if r := recover(); r != nil {
+				s.log.Error("verification panicked", "panic", r, "stack", string(debug.Stack()))
+				v.err = &sluice.Error{Code: sluice.EINTERNAL, Step: sluice.StepAnalysis, Rule: "verify.panic", Message: "the rewrite could not be verified"}
+			}
+		}()
 		v.err = run(ctx)
 	}()
 	return v
@@ -290,6 +313,7 @@ func (s *Service) Query(ctx context.Context, req QueryRequest) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
+	defer ex.verified.wait() // a request never leaves its verification running
 	sel, err := privacy.NewSelection(ex.Plan, req.Obligations)
 	if err != nil {
 		return nil, err
@@ -324,9 +348,6 @@ func (s *Service) execute(ctx context.Context, ex *Explanation, sel *privacy.Sel
 	healthy := false
 	defer func() { s.pool.put(key, sb, healthy) }()
 	if err := s.checkPlansOnce(ctx, sb, ex, key, exposed, read); err != nil {
-		return false, err
-	}
-	if err := ex.verified.wait(); err != nil {
 		return false, err
 	}
 	// What runs is the checked text with the query's secret seed.
@@ -441,21 +462,23 @@ func (s *Service) CheckPlans(ctx context.Context, ex *Explanation) error {
 	}
 	err = s.checkPlansOnce(ctx, sb, ex, key, exposed, read)
 	s.pool.put(key, sb, err == nil)
-	if err != nil {
-		return err
-	}
-	return ex.verified.wait()
+	return err
 }
 
 // checkPlansOnce runs checkPlans unless a statement of the same shape, in
-// a sandbox of the same tables, passed them before.
+// a sandbox of the same tables, passed them before, and waits for the
+// rewrite's verification, which ran beside them: nil means both passed.
+// A shape's checks are remembered only once its verification passed.
 func (s *Service) checkPlansOnce(ctx context.Context, sb *sandbox.Sandbox, ex *Explanation, poolKey string, exposed, read []query.Source) error {
 	shape, quantileShape := ex.bounded.Shapes()
 	checkKey := planCheckKey(poolKey, exposed, read, shape, quantileShape)
 	if _, ok := s.planChecked.Get(checkKey); ok {
-		return nil
+		return ex.verified.wait()
 	}
 	complete, err := s.checkPlans(ctx, sb, ex, exposed, read)
+	if verr := ex.verified.wait(); err == nil {
+		err = verr
+	}
 	if err != nil {
 		return err
 	}
