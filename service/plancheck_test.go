@@ -328,10 +328,7 @@ func TestOptimizedCheckWithoutScansIsNotRemembered(t *testing.T) {
 	ctx := context.Background()
 	svc := newService(t)
 	explain := func(month string) *Explanation {
-		ex, err := svc.Explain(ctx, QueryRequest{SQL: "SELECT filing_status, count(*) FROM tax_monthly WHERE month >= '" + month + "' GROUP BY filing_status", Obligations: ob(1)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ex := explainSince(t, svc, month)
 		ex.exposed = map[string][]string{"tax_monthly": {"credit_code", "month", "tax_paid", "tax_arrears", "filing_status"}}
 		return ex
 	}
@@ -438,17 +435,7 @@ func TestQueryWaitsForItsVerification(t *testing.T) {
 func TestPlanCheckRememberedOnlyAfterVerification(t *testing.T) {
 	ctx := context.Background()
 	svc := newService(t)
-	explain := func(month string) *Explanation {
-		ex, err := svc.explainSQL(ctx, QueryRequest{SQL: "SELECT filing_status, count(*) FROM tax_monthly WHERE month >= '" + month + "' GROUP BY filing_status", Obligations: ob(1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ex.verified.wait(); err != nil {
-			t.Fatal(err)
-		}
-		return ex
-	}
-	ex := explain("2023-01-01")
+	ex := explainSince(t, svc, "2023-01-01")
 	pending := &verification{done: make(chan struct{})}
 	ex.verified = pending
 	before := svc.planChecked.Len()
@@ -467,10 +454,21 @@ func TestPlanCheckRememberedOnlyAfterVerification(t *testing.T) {
 		t.Error("the plan check of a statement that failed verification was remembered")
 	}
 	// The same shape, verified: now it is remembered.
-	if err := svc.CheckPlans(ctx, explain("2023-02-01")); err != nil {
+	if err := svc.CheckPlans(ctx, explainSince(t, svc, "2023-02-01")); err != nil {
 		t.Fatal(err)
 	}
 	if svc.planChecked.Len() != before+1 {
 		t.Errorf("%d plan checks remembered, want %d", svc.planChecked.Len(), before+1)
 	}
+}
+
+// explainSince explains (and verifies) a count by filing status of the
+// tax months since month: one shape for every month.
+func explainSince(t *testing.T, svc *Service, month string) *Explanation {
+	t.Helper()
+	ex, err := svc.Explain(context.Background(), QueryRequest{SQL: "SELECT filing_status, count(*) FROM tax_monthly WHERE month >= '" + month + "' GROUP BY filing_status", Obligations: ob(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ex
 }
