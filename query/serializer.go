@@ -42,7 +42,7 @@ const (
 
 // parserSettings lock the instance before any text reaches it: no
 // extension may be installed or loaded, nothing outside it read, and no
-// setting changed afterwards. checkSQL reads them back.
+// setting changed afterwards. checkLocked reads them back.
 var parserSettings = [][2]string{
 	{"threads", "1"},
 	{"autoinstall_known_extensions", "false"},
