@@ -62,7 +62,7 @@ func (p *Parser) parse(ctx context.Context, text string) (node, error) {
 	if strings.TrimSpace(text) == "" {
 		return nil, refuse("sql.empty", 0, "the query is empty")
 	}
-	out, err := p.serializeRaw(ctx, text)
+	out, err := p.ser.serialize(ctx, text)
 	if err != nil {
 		return nil, err
 	}
@@ -127,15 +127,10 @@ func isEmpty(v any) bool {
 	return false
 }
 
-// serializeRaw returns json_serialize_sql's answer for text, undecoded.
-func (p *Parser) serializeRaw(ctx context.Context, text string) ([]byte, error) {
-	return p.ser.serialize(ctx, text)
-}
-
 // serialize returns the JSON parse tree of SQL that must parse: exactly one
 // SELECT statement.
 func (p *Parser) serialize(ctx context.Context, text string) ([]byte, error) {
-	out, err := p.serializeRaw(ctx, text)
+	out, err := p.ser.serialize(ctx, text)
 	if err != nil {
 		return nil, err
 	}

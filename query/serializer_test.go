@@ -13,14 +13,21 @@ import (
 	bindings "github.com/duckdb/duckdb-go-bindings"
 )
 
-// The parser's instance refuses to change its settings: they were locked
-// when it opened, before any text reached it.
-func TestSerializerLocked(t *testing.T) {
+// newSerializer opens a serializer that closes when the test ends.
+func newSerializer(t *testing.T) *serializer {
+	t.Helper()
 	s, err := openSerializer()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.close()
+	t.Cleanup(s.close)
+	return s
+}
+
+// The parser's instance refuses to change its settings: they were locked
+// when it opened, before any text reached it.
+func TestSerializerLocked(t *testing.T) {
+	s := newSerializer(t)
 	c, err := s.get()
 	if err != nil {
 		t.Fatal(err)
@@ -47,11 +54,7 @@ func TestSerializerLocked(t *testing.T) {
 // Calls from many goroutines each get the tree of their own text, and the
 // connections left waiting stay few.
 func TestSerializeConcurrent(t *testing.T) {
-	s, err := openSerializer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.close()
+	s := newSerializer(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for g := 0; g < 8; g++ {
@@ -85,11 +88,7 @@ func TestSerializeConcurrent(t *testing.T) {
 // A cancelled context stops a call, before or during DuckDB's work, and
 // the parser goes on serving calls afterwards.
 func TestSerializeCancelled(t *testing.T) {
-	s, err := openSerializer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.close()
+	s := newSerializer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := s.serialize(ctx, "SELECT 1"); !errors.Is(err, context.Canceled) {
@@ -158,12 +157,8 @@ func TestSerializerCloseWaitsForCalls(t *testing.T) {
 
 // A text DuckDB refuses to bind is refused with a reason.
 func TestSerializeRefusedText(t *testing.T) {
-	s, err := openSerializer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.close()
-	_, err = s.serialize(context.Background(), "SELECT '\xff'")
+	s := newSerializer(t)
+	_, err := s.serialize(context.Background(), "SELECT '\xff'")
 	if err == nil || !strings.Contains(err.Error(), "UTF-8") {
 		t.Errorf("invalid UTF-8: got %v", err)
 	}
