@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"regexp"
 	"sort"
@@ -1070,8 +1071,10 @@ func FilterConstants(p *sluice.Plan) string {
 
 // isolating reports whether a predicate anywhere in the query — its
 // filters, group keys or aggregate arguments (FILTER, CASE) — tests the
-// unit or an attribute against constants: =, IN (either way round),
-// BETWEEN and LIKE.
+// unit or an attribute against constants: =, IS NOT DISTINCT FROM, IN
+// (either way round), BETWEEN, LIKE, or a lower and an upper bound. The
+// column may be cast, trimmed or case-folded, and a constant may be any
+// expression that reads no column ('F' || '7').
 func (an *Analysis) isolating() bool {
 	roots := append([]*expr(nil), an.filters...)
 	roots = append(roots, an.groups...)
@@ -1080,35 +1083,77 @@ func (an *Analysis) isolating() bool {
 			roots = append(roots, a.arg)
 		}
 	}
-	pinned := func(col *expr) bool {
-		if col.kind != eCol {
-			return false
+	// pinned returns the unit or attribute column e tests, looking
+	// through casts and functions that keep one value one value.
+	var pinned func(e *expr) *colRef
+	pinned = func(e *expr) *colRef {
+		switch {
+		case e.kind == eCol:
+			if r := e.col.col.Role; r == sluice.RoleUnit || r == sluice.RoleAttribute {
+				return e.col
+			}
+		case e.kind == eCast || e.kind == eTry,
+			e.kind == eFunc && len(e.args) == 1 && (e.name == "lower" || e.name == "upper" || e.name == "trim" || e.name == "ltrim" || e.name == "rtrim"):
+			return pinned(e.args[0])
 		}
-		r := col.col.col.Role
-		return r == sluice.RoleUnit || r == sluice.RoleAttribute
+		return nil
 	}
 	consts := func(es []*expr) bool {
 		for _, o := range es {
-			if o.kind != eConst {
+			if len(o.columns()) > 0 {
 				return false
 			}
 		}
 		return len(es) > 0
 	}
+	type bounds struct{ lower, upper bool }
+	ranges := map[colRef]*bounds{}
+	bound := func(c *colRef, lower bool) bool {
+		b := ranges[*c]
+		if b == nil {
+			b = &bounds{}
+			ranges[*c] = b
+		}
+		if lower {
+			b.lower = true
+		} else {
+			b.upper = true
+		}
+		return b.lower && b.upper
+	}
 	found := false
 	for _, f := range roots {
 		f.walk(func(e *expr) {
 			switch {
-			case e.kind == eCmp && e.name == "COMPARE_EQUAL",
+			case e.kind == eCmp && (e.name == "COMPARE_EQUAL" || e.name == "COMPARE_NOT_DISTINCT_FROM"),
 				e.kind == eFunc && (e.name == "~~" || e.name == "~~*") && len(e.args) == 2:
 				l, r := e.args[0], e.args[1]
-				found = found || (pinned(l) && consts([]*expr{r})) || (pinned(r) && consts([]*expr{l}))
+				found = found || (pinned(l) != nil && consts([]*expr{r})) || (pinned(r) != nil && consts([]*expr{l}))
+			case e.kind == eCmp:
+				// c ≤ x and x ≤ d, anywhere in the query, pin x like BETWEEN.
+				l, r := e.args[0], e.args[1]
+				if c := pinned(l); c != nil && consts([]*expr{r}) {
+					switch e.name {
+					case "COMPARE_GREATERTHAN", "COMPARE_GREATERTHANOREQUALTO":
+						found = bound(c, true) || found
+					case "COMPARE_LESSTHAN", "COMPARE_LESSTHANOREQUALTO":
+						found = bound(c, false) || found
+					}
+				}
+				if c := pinned(r); c != nil && consts([]*expr{l}) {
+					switch e.name {
+					case "COMPARE_LESSTHAN", "COMPARE_LESSTHANOREQUALTO":
+						found = bound(c, true) || found
+					case "COMPARE_GREATERTHAN", "COMPARE_GREATERTHANOREQUALTO":
+						found = bound(c, false) || found
+					}
+				}
 			case e.kind == eIn, e.kind == eBetween:
 				// x IN (c, …), x BETWEEN c AND d; and c IN (x, …).
-				found = found || (pinned(e.args[0]) && consts(e.args[1:]))
-				if e.kind == eIn && e.args[0].kind == eConst {
+				found = found || (pinned(e.args[0]) != nil && consts(e.args[1:]))
+				if e.kind == eIn && consts(e.args[:1]) {
 					for _, o := range e.args[1:] {
-						found = found || pinned(o)
+						found = found || pinned(o) != nil
 					}
 				}
 			}
@@ -1600,5 +1645,91 @@ func boundedCost(name string, args []*expr, pos int) error {
 			return refuse("sql.function_cost", at(args[2]), "the replacement of replace must be a constant string of at most %d bytes", maxReplacement)
 		}
 	}
+	// Calls that lengthen text compound when nested, directly or through
+	// subqueries: three replace() levels turn one byte into 16 MiB. Bound
+	// the whole expression, not each call.
+	switch name {
+	case "replace", "||", "concat", "lpad", "rpad", "strftime":
+		tb := textBound(&expr{kind: eFunc, name: name, args: args})
+		if tb.perByte > maxTextGrowth || tb.extra > maxTextExtra {
+			return refuse("sql.function_cost", pos, "%s(…) could make a row's text up to %.0f times its longest value plus %.0f bytes; at most %d times plus %d bytes are allowed (nested replace, concat or padding multiply)",
+				name, tb.perByte, tb.extra, maxTextGrowth, maxTextExtra)
+		}
+	}
 	return nil
+}
+
+// Limits on how long an expression's text can grow against the longest
+// value it reads: one replace() with the longest replacement, or a few
+// hundred concatenations, but no nesting that multiplies.
+const (
+	maxTextGrowth = maxReplacement
+	maxTextExtra  = 1 << 16
+)
+
+// lengthBound bounds the length in bytes of an expression's text value:
+// at most perByte × L + extra, where L is the length of the longest value
+// of any column it reads. Values of other types count as short constants.
+type lengthBound struct{ perByte, extra float64 }
+
+// textBound returns a bound on the length of e's value as text. It is an
+// over-estimate: what it cannot bound better it takes as the longest of
+// its arguments.
+func textBound(e *expr) lengthBound {
+	const short = 64 // numbers, dates, booleans as text
+	most := func(es []*expr) lengthBound {
+		b := lengthBound{extra: short}
+		for _, a := range es {
+			x := textBound(a)
+			b.perByte, b.extra = max(b.perByte, x.perByte), max(b.extra, x.extra)
+		}
+		return b
+	}
+	switch e.kind {
+	case eCol:
+		if strings.HasPrefix(strings.ToUpper(e.col.col.Type), "VARCHAR") {
+			return lengthBound{perByte: 1}
+		}
+		return lengthBound{extra: short}
+	case eConst:
+		if e.c != nil && e.c.typ == "VARCHAR" {
+			return lengthBound{extra: float64(len(e.c.str))}
+		}
+		return lengthBound{extra: short}
+	case eFunc:
+		switch e.name {
+		case "||", "concat":
+			var b lengthBound
+			for _, a := range e.args {
+				x := textBound(a)
+				b.perByte, b.extra = b.perByte+x.perByte, b.extra+x.extra
+			}
+			return b
+		case "replace":
+			// Each occurrence of the search string (of at least one byte,
+			// or of its constant length) becomes the replacement.
+			x, r := textBound(e.args[0]), textBound(e.args[2])
+			search := 1.0
+			if c := e.args[1].c; e.args[1].kind == eConst && c != nil && c.typ == "VARCHAR" && len(c.str) > 0 {
+				search = float64(len(c.str))
+			}
+			k := max(1, math.Ceil((r.perByte+r.extra)/search))
+			return lengthBound{perByte: x.perByte * k, extra: x.extra * k}
+		case "lpad", "rpad":
+			if c := e.args[1].c; e.args[1].kind == eConst && c != nil && c.num != nil {
+				n, _ := c.num.Float64()
+				return lengthBound{extra: max(n, 0)}
+			}
+			return most(e.args)
+		case "strftime":
+			// A format specifier of two bytes prints at most a month's or a
+			// weekday's name.
+			f := textBound(e.args[1])
+			return lengthBound{perByte: f.perByte * 8, extra: f.extra*8 + short}
+		}
+		return most(e.args)
+	case eCmp, eAnd, eOr, eNot, eIn, eNotIn, eIsNull, eIsNotNull, eBetween:
+		return lengthBound{extra: short}
+	}
+	return most(e.args) // CASE, casts, try
 }

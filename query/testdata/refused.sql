@@ -256,3 +256,9 @@ SELECT count(*) FROM clinic_visits WHERE length(rpad(district, 1001, 'x')) > 0
 SELECT count(*) FROM tax_monthly WHERE length(lpad(filing_status, tax_paid::INTEGER, 'x')) > 3
 -- rule: sql.function_cost
 SELECT count(*) FROM clinic_visits WHERE length(replace(district, 'a', CASE WHEN person_id = 'X' THEN district ELSE '' END)) > 0
+-- rule: sql.function_cost
+SELECT count(*) FROM tax_monthly WHERE length(replace(replace(CASE WHEN credit_code = 'F7' AND tax_paid > 1000 THEN 'a' ELSE '' END, 'a', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'), 'a', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')) > 0
+-- rule: sql.function_cost
+SELECT count(*) FROM clinic_visits WHERE length(replace(lpad('', 1000, 'a'), 'a', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')) > 0
+-- rule: sql.function_cost
+SELECT count(*) FROM (SELECT d8 || d8 AS d9 FROM (SELECT d7 || d7 AS d8 FROM (SELECT d6 || d6 AS d7 FROM (SELECT d5 || d5 AS d6 FROM (SELECT d4 || d4 AS d5 FROM (SELECT d3 || d3 AS d4 FROM (SELECT d2 || d2 AS d3 FROM (SELECT d1 || d1 AS d2 FROM (SELECT d0 || d0 AS d1 FROM (SELECT district AS d0 FROM clinic_visits)))))))))) WHERE length(d9) > 0

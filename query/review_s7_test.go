@@ -1,0 +1,59 @@
+package query
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// Text-lengthening calls are bounded over the whole expression, not per
+// call: one replace() with the longest replacement, a few concatenations
+// and padding pass; nesting that multiplies (directly or through
+// subqueries) is refused (see refused.sql, rule sql.function_cost). Found
+// by review: three nested replace() calls turned one byte of a row that
+// met an analyst's condition into 16 MiB, making the run time a
+// noise-free oracle for the condition.
+func TestTextGrowthBounded(t *testing.T) {
+	p := testParser(t)
+	cat := loadExamples(t)
+	a := strings.Repeat("a", maxReplacement)
+	for _, q := range []string{
+		"SELECT count(*) FROM clinic_visits WHERE length(replace(district, 'a', '" + a + "')) > 0",
+		"SELECT count(*) FROM clinic_visits WHERE length(replace(district, '" + a[:16] + "', '" + a + "')) > 0",
+		"SELECT count(*) FROM clinic_visits WHERE length(concat(district, '-', diagnosis_group, '-', age_band)) > 0",
+		"SELECT count(*) FROM clinic_visits WHERE length(lpad(district, 1000, 'x') || rpad(district, 1000, 'y')) > 0",
+		"SELECT count(*) FROM (SELECT district || district AS d FROM clinic_visits) WHERE length(d || d) > 3",
+	} {
+		if _, err := p.Analyze(context.Background(), q, cat); err != nil {
+			t.Errorf("refused: %v\n%s", err, q[:min(len(q), 160)])
+		}
+	}
+}
+
+// Plan.Isolating feeds the differencing breaker. Found by review: only a
+// bare unit column against a bare constant was recognised, so tests that
+// select exactly one firm written another way went unmarked.
+func TestIsolatingEquivalentForms(t *testing.T) {
+	p := testParser(t)
+	cat := loadExamples(t)
+	for q, want := range map[string]bool{
+		"SELECT count(*) FROM tax_monthly WHERE credit_code = 'F7'":                                true,
+		"SELECT count(*) FROM tax_monthly WHERE credit_code IS NOT DISTINCT FROM 'F7'":             true,
+		"SELECT count(*) FROM tax_monthly WHERE credit_code = 'F' || '7'":                          true,
+		"SELECT count(*) FROM tax_monthly WHERE credit_code = CAST('F7' AS VARCHAR)":               true,
+		"SELECT count(*) FROM tax_monthly WHERE lower(credit_code) = 'f7'":                         true,
+		"SELECT count(*) FROM tax_monthly WHERE credit_code >= 'F7' AND credit_code <= 'F7'":       true,
+		"SELECT count(*) FROM tax_monthly WHERE 'F7' <= credit_code AND credit_code < 'F8'":        true,
+		"SELECT count(*) FROM tax_monthly WHERE credit_code > 'F7'":                                false,
+		"SELECT count(*) FROM tax_monthly WHERE filing_status = 'late'":                            false,
+		"SELECT count(*) FROM tax_monthly WHERE credit_code > 'F7' AND filing_status <= 'on_time'": false,
+	} {
+		an, err := p.Analyze(context.Background(), q, cat)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if an.Plan.Isolating != want {
+			t.Errorf("Isolating = %v, want %v: %s", an.Plan.Isolating, want, q)
+		}
+	}
+}
