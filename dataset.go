@@ -78,6 +78,11 @@ type Dataset struct {
 	// Population names the people or firms behind the unit ("enterprise",
 	// "person"). Datasets keyed by the same population share a lifetime budget.
 	Population string `json:"population" yaml:"population"`
+	// Key, when declared, names columns no two rows share values of (the
+	// unit among them: credit_code and month for monthly records).
+	// Preparing the file checks it. A join may add a dataset only on its
+	// whole key, so that joining never multiplies a unit's rows.
+	Key []string `json:"key,omitempty" yaml:"key,omitempty"`
 	// BudgetCap, when set by the owner, caps the privacy budget spent on this
 	// dataset across every authorization.
 	BudgetCap *Cap      `json:"budget_cap,omitempty" yaml:"budget_cap,omitempty"`

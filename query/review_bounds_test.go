@@ -288,7 +288,7 @@ func TestJoinRefusesUnitsOfDifferentTypes(t *testing.T) {
 		"pay": &sluice.Dataset{ID: "pay", Open: sluice.Conditional, Unit: "pid", Population: "person", Location: "pay.parquet", Columns: []sluice.Column{
 			{Name: "pid", Type: "BIGINT", Role: sluice.RoleUnit},
 			{Name: "v", Type: "DOUBLE", Role: sluice.RoleMeasure, Lower: &lo, Upper: &hi}}},
-		"pay2": &sluice.Dataset{ID: "pay2", Open: sluice.Conditional, Unit: "pid", Population: "person", Location: "pay2.parquet", Columns: []sluice.Column{
+		"pay2": &sluice.Dataset{ID: "pay2", Open: sluice.Conditional, Unit: "pid", Population: "person", Key: []string{"pid"}, Location: "pay2.parquet", Columns: []sluice.Column{
 			{Name: "pid", Type: "bigint", Role: sluice.RoleUnit},
 			{Name: "v", Type: "DOUBLE", Role: sluice.RoleMeasure, Lower: &lo, Upper: &hi}}},
 	}

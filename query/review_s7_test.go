@@ -57,3 +57,25 @@ func TestIsolatingEquivalentForms(t *testing.T) {
 		}
 	}
 }
+
+// Joins that cannot multiply a unit's rows pass the fan-out rule (see
+// noFanOut; the refused forms are in refused.sql, rule sql.join_fanout):
+// each dataset after the first is joined on its whole declared key, to
+// columns of the others or to constants, in any order of writing.
+func TestJoinWithoutFanOut(t *testing.T) {
+	p := testParser(t)
+	cat := loadExamples(t)
+	for _, q := range []string{
+		"SELECT sum(t.tax_paid), sum(s.headcount) FROM tax_monthly t JOIN social_insurance s ON s.credit_code = t.credit_code AND s.month = t.month",
+		"SELECT sum(b.tax_paid) FROM tax_monthly a JOIN tax_monthly b ON a.credit_code = b.credit_code AND a.month = b.month WHERE a.filing_status = 'late'",
+		"SELECT sum(u.usage) FROM tax_monthly t JOIN utilities u ON u.credit_code = t.credit_code AND u.month = t.month AND u.utility = 'electricity'",
+		"SELECT count(*) FROM court_records c JOIN enterprise e ON e.credit_code = c.credit_code JOIN enterprise f ON f.credit_code = e.credit_code",
+		"SELECT e.industry, sum(s.headcount) FROM social_insurance s JOIN housing_fund h ON h.month = s.month AND h.credit_code = s.credit_code JOIN enterprise e ON e.credit_code = h.credit_code GROUP BY e.industry",
+		"SELECT sum(t.tax_paid) FROM tax_monthly t JOIN social_insurance s ON s.credit_code = t.credit_code WHERE s.month = t.month",
+		"SELECT sum(u.usage) FROM tax_monthly t JOIN utilities u ON u.credit_code = t.credit_code AND u.month = t.month",
+	} {
+		if _, err := p.Analyze(context.Background(), q, cat); err != nil {
+			t.Errorf("refused: %v\n%s", err, q)
+		}
+	}
+}

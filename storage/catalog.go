@@ -233,6 +233,22 @@ func validate(d *sluice.Dataset) []string {
 	case c.Role != sluice.RoleUnit:
 		add("unit: column %q has role %s, not unit", d.Unit, roleName(c.Role))
 	}
+	if len(d.Key) > 0 {
+		keyed := map[string]int{}
+		for i, k := range d.Key {
+			if j, dup := keyed[k]; dup {
+				add("key[%d]: %q is already listed as key[%d]", i, k, j)
+				continue
+			}
+			keyed[k] = i
+			if d.Column(k) == nil {
+				add("key[%d]: column %q does not exist", i, k)
+			}
+		}
+		if _, ok := keyed[d.Unit]; !ok && d.Unit != "" {
+			add("key: must include the unit column %q", d.Unit)
+		}
+	}
 	return p
 }
 

@@ -64,7 +64,7 @@ func Prepare(ctx context.Context, d *sluice.Dataset, cacheDir string) (string, e
 	if !info.Mode().IsRegular() {
 		return "", sluice.Errorf(sluice.EINVALID, "prepare %s: %s is not a regular file", d.ID, src)
 	}
-	key := prepareKey(src, info, d.Columns, d.Checksum)
+	key := prepareKey(src, info, d.Columns, d.Key, d.Checksum)
 	if err := os.MkdirAll(cacheDir, 0o750); err != nil {
 		return "", fmt.Errorf("prepare %s: %w", d.ID, err)
 	}
@@ -97,7 +97,7 @@ func Prepare(ctx context.Context, d *sluice.Dataset, cacheDir string) (string, e
 	if err != nil {
 		return "", fmt.Errorf("prepare %s: %w", d.ID, err)
 	}
-	if prepareKey(src, after, d.Columns, d.Checksum) != key {
+	if prepareKey(src, after, d.Columns, d.Key, d.Checksum) != key {
 		return "", sluice.Errorf(sluice.EUNAVAILABLE, "prepare %s: %s changed while it was being read", d.ID, src)
 	}
 	if err := os.Rename(tmp, final); err != nil {
@@ -110,7 +110,7 @@ func Prepare(ctx context.Context, d *sluice.Dataset, cacheDir string) (string, e
 // file whose content checksum is known (a dataset version, an object read
 // through the object cache, which touches files for its LRU) is keyed by
 // it; others by path, size and modification time.
-func prepareKey(path string, info os.FileInfo, columns []sluice.Column, checksum string) string {
+func prepareKey(path string, info os.FileInfo, columns []sluice.Column, key []string, checksum string) string {
 	h := sha256.New()
 	if checksum != "" {
 		fmt.Fprintf(h, "%s\x00sha256:%s\x00%d\x00", prepareFormat, checksum, info.Size())
@@ -119,6 +119,11 @@ func prepareKey(path string, info os.FileInfo, columns []sluice.Column, checksum
 	}
 	for _, c := range columns {
 		fmt.Fprintf(h, "%s\x00%s\x00", c.Name, c.Type)
+	}
+	// A declared key is checked when the file is built, so a file built
+	// without the check (or for another key) is not reused.
+	for _, k := range key {
+		fmt.Fprintf(h, "key\x00%s\x00", k)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
@@ -163,6 +168,23 @@ func build(ctx context.Context, d *sluice.Dataset, src, dst string) (err error) 
 	q := fmt.Sprintf("CREATE TABLE %s AS SELECT %s FROM %s", PreparedTable, strings.Join(selects, ", "), read)
 	if _, err := conn.ExecContext(ctx, q); err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	if len(d.Key) > 0 {
+		// The analyser lets a join add this dataset on its whole key only,
+		// trusting that no two rows share it. (The values are not named:
+		// the error can reach an analyst.)
+		keys := make([]string, len(d.Key))
+		for i, k := range d.Key {
+			keys[i] = quoteIdent(k)
+		}
+		q := fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s GROUP BY %s HAVING count(*) > 1)", PreparedTable, strings.Join(keys, ", "))
+		var dups int64
+		if err := conn.QueryRowContext(ctx, q).Scan(&dups); err != nil {
+			return fmt.Errorf("check the key of %s: %w", src, err)
+		}
+		if dups > 0 {
+			return sluice.Errorf(sluice.EINVALID, "key (%s): %d values are shared by more than one row of %s", strings.Join(d.Key, ", "), dups, src)
+		}
 	}
 	if _, err := conn.ExecContext(ctx, "CHECKPOINT"); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", dst, err)

@@ -260,3 +260,41 @@ func TestPrepareCanceledWhileWaiting(t *testing.T) {
 		t.Errorf("%d build locks left", len(buildLocks.m))
 	}
 }
+
+// A declared key is checked when the file is built: a key two rows share
+// is refused without naming the rows' values, a unique one is accepted,
+// and the file built for one key is not reused for another.
+func TestPrepareChecksKey(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "tax_monthly.parquet")
+	writeParquet(t, src, testRows) // credit_code i % 7, month i % 12: i and i + 84 share both
+	cache := filepath.Join(dir, "cache")
+	d := testDataset(src)
+	d.Key = []string{"credit_code", "month"}
+	_, err := Prepare(context.Background(), d, cache)
+	if err == nil {
+		t.Fatal("a key shared by rows accepted")
+	}
+	if sluice.ErrorCode(err) != sluice.EINVALID || !strings.Contains(err.Error(), "key (credit_code, month): 16 values are shared by more than one row") {
+		t.Errorf("error %q (%s)", err, sluice.ErrorCode(err))
+	}
+	if strings.Contains(err.Error(), "'c") || strings.Contains(err.Error(), "c1") {
+		t.Errorf("error names a key value: %q", err)
+	}
+	if entries, _ := os.ReadDir(cache); len(entries) != 0 {
+		t.Errorf("a failed build left %d entries in the cache", len(entries))
+	}
+	d.Key = []string{"credit_code", "month", "tax_paid"}
+	withKey, err := Prepare(context.Background(), d, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Key = nil
+	withoutKey, err := Prepare(context.Background(), d, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if withKey == withoutKey {
+		t.Error("the file built for a key is reused without it")
+	}
+}

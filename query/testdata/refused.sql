@@ -262,3 +262,13 @@ SELECT count(*) FROM tax_monthly WHERE length(replace(replace(CASE WHEN credit_c
 SELECT count(*) FROM clinic_visits WHERE length(replace(lpad('', 1000, 'a'), 'a', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')) > 0
 -- rule: sql.function_cost
 SELECT count(*) FROM (SELECT d8 || d8 AS d9 FROM (SELECT d7 || d7 AS d8 FROM (SELECT d6 || d6 AS d7 FROM (SELECT d5 || d5 AS d6 FROM (SELECT d4 || d4 AS d5 FROM (SELECT d3 || d3 AS d4 FROM (SELECT d2 || d2 AS d3 FROM (SELECT d1 || d1 AS d2 FROM (SELECT d0 || d0 AS d1 FROM (SELECT district AS d0 FROM clinic_visits)))))))))) WHERE length(d9) > 0
+-- rule: sql.join_fanout
+SELECT count(*) FROM tax_monthly a JOIN tax_monthly b USING (credit_code) JOIN tax_monthly c USING (credit_code) WHERE a.credit_code = 'F29'
+-- rule: sql.join_fanout
+SELECT sum(t.tax_paid) FROM tax_monthly t JOIN social_insurance s ON s.credit_code = t.credit_code
+-- rule: sql.join_fanout
+SELECT count(*) FROM court_records c JOIN mortgages m ON m.credit_code = c.credit_code
+-- rule: sql.join_fanout
+SELECT sum(u.usage) FROM tax_monthly t JOIN utilities u ON u.credit_code = t.credit_code AND u.month = t.month JOIN utilities v ON v.credit_code = t.credit_code AND v.month = t.month
+-- rule: sql.join_fanout
+SELECT count(*) FROM tax_monthly t JOIN social_insurance s ON s.credit_code = t.credit_code AND (s.month = t.month OR t.tax_paid > 0)

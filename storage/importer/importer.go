@@ -737,21 +737,36 @@ func periodColumn(d *sluice.Dataset) *sluice.Column {
 	return candidates(func(n string) bool { return strings.Contains(n, "month") || strings.Contains(n, "period") })
 }
 
-// duplicates counts rows with the same unit and period, when the dataset has
-// a period column.
+// duplicates counts rows sharing the dataset's declared key, or else the
+// same unit and period, when the dataset has a period column. Rows sharing
+// a declared key always refuse the import: the analyser joins on the key
+// as unique, and preparing the file would refuse it anyway.
 func (im *importer) duplicates(ctx context.Context) error {
-	pc := periodColumn(im.d)
-	if pc == nil {
-		return nil
+	names, refuses := im.d.Key, true
+	if len(names) == 0 {
+		pc := periodColumn(im.d)
+		if pc == nil {
+			return nil
+		}
+		names, refuses = []string{im.d.Unit, pc.Name}, im.opts.RefuseDuplicates
 	}
-	unit, period := im.present[im.d.Unit], im.present[pc.Name]
-	if unit == nil || period == nil {
-		return nil // reported as missing
+	typed := make([]string, len(names))
+	notNull := make([]string, len(names))
+	for i, n := range names {
+		c := im.present[n]
+		if c == nil {
+			return nil // reported as missing
+		}
+		typed[i], notNull[i] = c.typed, c.typed+" IS NOT NULL"
 	}
-	dup := &DuplicateReport{Unit: unit.Name, Period: period.Name}
+	dup := &DuplicateReport{Unit: im.d.Unit}
+	if len(im.d.Key) > 0 {
+		dup.Key = names
+	} else {
+		dup.Period = names[1]
+	}
 	im.r.Duplicates = dup
-	keys := unit.typed + ", " + period.typed
-	where := unit.typed + " IS NOT NULL AND " + period.typed + " IS NOT NULL"
+	keys, where := strings.Join(typed, ", "), strings.Join(notNull, " AND ")
 	q := "SELECT count(*), CAST(coalesce(sum(k - 1), 0) AS BIGINT) FROM (SELECT count(*) AS k FROM typed WHERE " +
 		where + " GROUP BY " + keys + " HAVING count(*) > 1)"
 	if err := im.conn.QueryRowContext(ctx, q).Scan(&dup.Pairs, &dup.Rows); err != nil {
@@ -777,15 +792,19 @@ func (im *importer) duplicates(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("find duplicates: %w", err)
 	}
-	msg := fmt.Sprintf("%d %s the same %s and %s as an earlier row, over %d %s (%s)",
-		dup.Rows, plural(dup.Rows, "row has", "rows have"), unit.Name, period.Name,
-		dup.Pairs, plural(dup.Pairs, "pair"), exampleText(dup.Examples))
-	if !im.opts.RefuseDuplicates {
+	same := strings.Join(names, " and ")
+	if len(im.d.Key) > 0 {
+		same = "key (" + strings.Join(names, ", ") + ")"
+	}
+	msg := fmt.Sprintf("%d %s the same %s as an earlier row, over %d %s (%s)",
+		dup.Rows, plural(dup.Rows, "row has", "rows have"), same,
+		dup.Pairs, plural(dup.Pairs, "pair", "pairs"), exampleText(dup.Examples))
+	if !refuses {
 		msg += "; duplicates are accepted"
 	}
 	im.r.Problems = append(im.r.Problems, Problem{
-		Column: unit.Name + "," + period.Name, Kind: KindDuplicates, Count: dup.Rows,
-		Refuses: im.opts.RefuseDuplicates, Examples: dup.Examples, Message: msg,
+		Column: strings.Join(names, ","), Kind: KindDuplicates, Count: dup.Rows,
+		Refuses: refuses, Examples: dup.Examples, Message: msg,
 	})
 	return nil
 }

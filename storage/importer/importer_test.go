@@ -509,6 +509,24 @@ func TestImportDuplicates(t *testing.T) {
 			t.Errorf("problem: %+v", p)
 		}
 	})
+	t.Run("declared key", func(t *testing.T) {
+		// A declared key is unique or the import fails, whatever the
+		// options: the analyser joins on it as unique.
+		d := testDataset()
+		d.Key = []string{"credit_code", "month"}
+		src, dst := source(t, "tax.csv", q)
+		r, msg := mustRefuse(t, src, dst, d, Options{})
+		p := problem(t, r, "credit_code,month", KindDuplicates)
+		if p.Count != 1 || !p.Refuses || !strings.Contains(p.Message, "the same key (credit_code, month) as an earlier row") {
+			t.Errorf("problem: %+v", p)
+		}
+		if r.Duplicates == nil || !slices.Equal(r.Duplicates.Key, d.Key) || r.Duplicates.Period != "" {
+			t.Errorf("duplicates: %+v", r.Duplicates)
+		}
+		if !strings.Contains(msg, "credit_code,month: 1 duplicate row") {
+			t.Errorf("error message %q", msg)
+		}
+	})
 	t.Run("period attribute", func(t *testing.T) {
 		d := testDataset()
 		d.Columns[2].Name, d.Columns[2].Role = "tax_period", sluice.RoleAttribute

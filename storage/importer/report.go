@@ -108,7 +108,10 @@ type Example struct {
 // DuplicateReport counts rows with the same unit and period.
 type DuplicateReport struct {
 	Unit   string `json:"unit"`
-	Period string `json:"period"`
+	Period string `json:"period,omitempty"`
+	// Key is the dataset's declared key, when the check used it instead of
+	// the unit and period.
+	Key []string `json:"key,omitempty"`
 	// Rows counts the rows repeating a (unit, period) pair already seen:
 	// a pair found three times adds two.
 	Rows int64 `json:"rows"`
