@@ -354,11 +354,15 @@ func (a *analyzer) noFanOut() error {
 			l, r := bare(c.args[0]), bare(c.args[1])
 			for _, pair := range [2][2]*expr{{l, r}, {r, l}} {
 				x, y := pair[0], pair[1]
+				// Only equalities between values of one type count: DuckDB
+				// casts otherwise, and '1', '01' and ' 1' all equal 1.
 				switch {
 				case x.kind != eCol:
 				case y.kind == eCol && y.col.rel != x.col.rel:
-					eq[end{x.col.rel, x.col.col.Name}] = append(eq[end{x.col.rel, x.col.col.Name}], y.col.rel)
-				case len(y.columns()) == 0:
+					if strings.EqualFold(x.col.col.Type, y.col.col.Type) {
+						eq[end{x.col.rel, x.col.col.Name}] = append(eq[end{x.col.rel, x.col.col.Name}], y.col.rel)
+					}
+				case y.kind == eConst && y.c != nil && !y.c.null && (y.c.typ == "VARCHAR") == strings.EqualFold(x.col.col.Type, "VARCHAR"):
 					eq[end{x.col.rel, x.col.col.Name}] = append(eq[end{x.col.rel, x.col.col.Name}], nil)
 				}
 			}

@@ -76,6 +76,11 @@ func decodeStatement(out []byte) (node, error) {
 	dec.UseNumber()
 	var doc map[string]any
 	if err := dec.Decode(&doc); err != nil {
+		// DuckDB writes a DOUBLE constant out of range (1e400) as a bare
+		// Infinity, which is not JSON.
+		if bytes.Contains(out, []byte("Infinity")) || bytes.Contains(out, []byte("NaN")) {
+			return nil, refuse("sql.constant", 0, "a number in the query is beyond the range of DOUBLE")
+		}
 		return nil, fmt.Errorf("decode parse tree: %w", err)
 	}
 	if isErr, _ := doc["error"].(bool); isErr {

@@ -272,3 +272,11 @@ SELECT count(*) FROM court_records c JOIN mortgages m ON m.credit_code = c.credi
 SELECT sum(u.usage) FROM tax_monthly t JOIN utilities u ON u.credit_code = t.credit_code AND u.month = t.month JOIN utilities v ON v.credit_code = t.credit_code AND v.month = t.month
 -- rule: sql.join_fanout
 SELECT count(*) FROM tax_monthly t JOIN social_insurance s ON s.credit_code = t.credit_code AND (s.month = t.month OR t.tax_paid > 0)
+-- rule: sql.join_fanout
+SELECT sum(u.usage) FROM tax_monthly t JOIN utilities u ON u.credit_code = t.credit_code AND u.month = t.month JOIN utilities v ON v.credit_code = t.credit_code AND v.month = t.month AND v.utility = u.usage
+-- rule: sql.join_fanout
+SELECT sum(u.usage) FROM tax_monthly t JOIN utilities u ON u.credit_code = t.credit_code AND u.month = t.month JOIN utilities v ON v.credit_code = t.credit_code AND v.month = t.month AND v.utility = 1
+-- rule: sql.constant
+SELECT count(*) FROM tax_monthly WHERE tax_paid = 1e400
+-- rule: sql.constant
+SELECT count(*) FROM tax_monthly WHERE tax_paid > -1e999
