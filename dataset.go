@@ -79,9 +79,11 @@ type Dataset struct {
 	// "person"). Datasets keyed by the same population share a lifetime budget.
 	Population string `json:"population" yaml:"population"`
 	// Key, when declared, names columns no two rows share values of (the
-	// unit among them: credit_code and month for monthly records).
-	// Preparing the file checks it. A join may add a dataset only on its
-	// whole key, so that joining never multiplies a unit's rows.
+	// unit among them: credit_code and month for monthly records); rows
+	// with a NULL in the key are not counted, as a join's = never meets
+	// them. The import and the file's preparation check it. A join may add
+	// a dataset only on its whole key, so that joining never multiplies a
+	// unit's rows.
 	Key []string `json:"key,omitempty" yaml:"key,omitempty"`
 	// BudgetCap, when set by the owner, caps the privacy budget spent on this
 	// dataset across every authorization.

@@ -336,9 +336,12 @@ func (a *analyzer) noFanOut() error {
 		rel *baseRel
 		col string
 	}
-	// eq lists, per column, the relations a top-level equality ties it to
-	// (nil for a constant).
-	eq := map[end][]*baseRel{}
+	// ties lists, per column, each top-level equality's other side as the
+	// relations it reads (none for a constant). Only = counts: NULL keys
+	// match nothing, and Prepare checks the key over the rows without
+	// NULLs. The other side must compare as the column's own type, or
+	// DuckDB would cast the key and '1', '01' and ' 1' would all equal 1.
+	ties := map[end][][]*baseRel{}
 	bare := func(e *expr) *expr {
 		for e.kind == eTry {
 			e = e.args[0]
@@ -348,23 +351,35 @@ func (a *analyzer) noFanOut() error {
 	for _, f := range a.filters {
 		for _, c := range conjuncts(bare(f)) {
 			c = bare(c)
-			if c.kind != eCmp || (c.name != "COMPARE_EQUAL" && c.name != "COMPARE_NOT_DISTINCT_FROM") {
+			if c.kind != eCmp || c.name != "COMPARE_EQUAL" {
 				continue
 			}
 			l, r := bare(c.args[0]), bare(c.args[1])
 			for _, pair := range [2][2]*expr{{l, r}, {r, l}} {
 				x, y := pair[0], pair[1]
-				// Only equalities between values of one type count: DuckDB
-				// casts otherwise, and '1', '01' and ' 1' all equal 1.
-				switch {
-				case x.kind != eCol:
-				case y.kind == eCol && y.col.rel != x.col.rel:
-					if strings.EqualFold(x.col.col.Type, y.col.col.Type) {
-						eq[end{x.col.rel, x.col.col.Name}] = append(eq[end{x.col.rel, x.col.col.Name}], y.col.rel)
-					}
-				case y.kind == eConst && y.c != nil && !y.c.null && (y.c.typ == "VARCHAR") == strings.EqualFold(x.col.col.Type, "VARCHAR"):
-					eq[end{x.col.rel, x.col.col.Name}] = append(eq[end{x.col.rel, x.col.col.Name}], nil)
+				if x.kind != eCol {
+					continue
 				}
+				var reads []*baseRel
+				for _, cr := range y.columns() {
+					if cr.rel == x.col.rel {
+						reads = nil
+						break
+					}
+					reads = append(reads, cr.rel)
+				}
+				switch {
+				case y.kind == eCol && y.col.rel != x.col.rel:
+					if !strings.EqualFold(x.col.col.Type, y.col.col.Type) {
+						continue
+					}
+				case reads == nil && len(y.columns()) > 0:
+					continue // reads the keyed relation itself
+				case strings.EqualFold(x.col.col.Type, "VARCHAR") && !isText(y):
+					continue
+				}
+				k := end{x.col.rel, x.col.col.Name}
+				ties[k] = append(ties[k], reads)
 			}
 		}
 	}
@@ -377,8 +392,12 @@ func (a *analyzer) noFanOut() error {
 				continue
 			}
 			tied := false
-			for _, o := range eq[end{r, k}] {
-				tied = tied || o == nil || in[o]
+			for _, reads := range ties[end{r, k}] {
+				all := true
+				for _, o := range reads {
+					all = all && in[o]
+				}
+				tied = tied || all
 			}
 			if !tied {
 				return false
@@ -411,9 +430,30 @@ func (a *analyzer) noFanOut() error {
 	}
 	how := "it declares no key, so it can only be the dataset the others join to"
 	if len(stuck.ds.Key) > 0 {
-		how = fmt.Sprintf("join it on its whole key (%s), e.g. ON … AND a.%s = b.%s", strings.Join(stuck.ds.Key, ", "), stuck.ds.Key[len(stuck.ds.Key)-1], stuck.ds.Key[len(stuck.ds.Key)-1])
+		how = fmt.Sprintf("equate each column of its key (%s) with = to a column of the same type of a dataset joined before it, or to a constant", strings.Join(stuck.ds.Key, ", "))
 	}
 	return refuse("sql.join_fanout", stuck.pos, "joining dataset %s can multiply a unit's rows (on the unit alone, each of its rows meets every row of the unit in the other datasets); %s", stuck.ds.ID, how)
+}
+
+// isText reports whether e is text for certain, so that comparing it with
+// a VARCHAR column compares text.
+func isText(e *expr) bool {
+	switch e.kind {
+	case eConst:
+		return e.c != nil && e.c.typ == "VARCHAR"
+	case eCol:
+		return strings.EqualFold(e.col.col.Type, "VARCHAR")
+	case eCast:
+		return strings.EqualFold(e.name, "VARCHAR")
+	case eTry:
+		return isText(e.args[0])
+	case eFunc:
+		switch e.name {
+		case "||", "concat", "lower", "upper", "trim", "ltrim", "rtrim", "substr", "substring", "left", "right", "replace", "lpad", "rpad", "strftime":
+			return true
+		}
+	}
+	return false
 }
 
 func containsRel(rels []*baseRel, r *baseRel) bool {
@@ -1174,9 +1214,12 @@ func FilterConstants(p *sluice.Plan) string {
 // isolating reports whether a predicate anywhere in the query — its
 // filters, group keys or aggregate arguments (FILTER, CASE) — tests the
 // unit or an attribute against constants: =, IS NOT DISTINCT FROM, IN
-// (either way round), BETWEEN, LIKE, or a lower and an upper bound. The
-// column may be cast, trimmed or case-folded, and a constant may be any
-// expression that reads no column ('F' || '7').
+// (either way round), BETWEEN, LIKE or regexp_matches, or a lower and an
+// upper bound in the same conjunction of filters. On the unit's side any
+// expression of the unit alone counts (credit_code || ”); an attribute
+// may be cast, trimmed or case-folded. A constant may be any expression
+// that reads no column ('F' || '7'). It is a heuristic for the
+// differencing breaker: the noise, not this flag, protects each release.
 func (an *Analysis) isolating() bool {
 	roots := append([]*expr(nil), an.filters...)
 	roots = append(roots, an.groups...)
@@ -1185,10 +1228,18 @@ func (an *Analysis) isolating() bool {
 			roots = append(roots, a.arg)
 		}
 	}
-	// pinned returns the unit or attribute column e tests, looking
-	// through casts and functions that keep one value one value.
+	// pinned returns the unit or attribute column e tests.
 	var pinned func(e *expr) *colRef
 	pinned = func(e *expr) *colRef {
+		if cols := e.columns(); len(cols) > 0 {
+			unit := true
+			for _, c := range cols {
+				unit = unit && c.col.Role == sluice.RoleUnit
+			}
+			if unit {
+				return cols[0]
+			}
+		}
 		switch {
 		case e.kind == eCol:
 			if r := e.col.col.Role; r == sluice.RoleUnit || r == sluice.RoleAttribute {
@@ -1208,48 +1259,14 @@ func (an *Analysis) isolating() bool {
 		}
 		return len(es) > 0
 	}
-	type bounds struct{ lower, upper bool }
-	ranges := map[colRef]*bounds{}
-	bound := func(c *colRef, lower bool) bool {
-		b := ranges[*c]
-		if b == nil {
-			b = &bounds{}
-			ranges[*c] = b
-		}
-		if lower {
-			b.lower = true
-		} else {
-			b.upper = true
-		}
-		return b.lower && b.upper
-	}
 	found := false
 	for _, f := range roots {
 		f.walk(func(e *expr) {
 			switch {
 			case e.kind == eCmp && (e.name == "COMPARE_EQUAL" || e.name == "COMPARE_NOT_DISTINCT_FROM"),
-				e.kind == eFunc && (e.name == "~~" || e.name == "~~*") && len(e.args) == 2:
+				e.kind == eFunc && (e.name == "~~" || e.name == "~~*" || e.name == "regexp_matches") && len(e.args) == 2:
 				l, r := e.args[0], e.args[1]
 				found = found || (pinned(l) != nil && consts([]*expr{r})) || (pinned(r) != nil && consts([]*expr{l}))
-			case e.kind == eCmp:
-				// c ≤ x and x ≤ d, anywhere in the query, pin x like BETWEEN.
-				l, r := e.args[0], e.args[1]
-				if c := pinned(l); c != nil && consts([]*expr{r}) {
-					switch e.name {
-					case "COMPARE_GREATERTHAN", "COMPARE_GREATERTHANOREQUALTO":
-						found = bound(c, true) || found
-					case "COMPARE_LESSTHAN", "COMPARE_LESSTHANOREQUALTO":
-						found = bound(c, false) || found
-					}
-				}
-				if c := pinned(r); c != nil && consts([]*expr{l}) {
-					switch e.name {
-					case "COMPARE_LESSTHAN", "COMPARE_LESSTHANOREQUALTO":
-						found = bound(c, true) || found
-					case "COMPARE_GREATERTHAN", "COMPARE_GREATERTHANOREQUALTO":
-						found = bound(c, false) || found
-					}
-				}
 			case e.kind == eIn, e.kind == eBetween:
 				// x IN (c, …), x BETWEEN c AND d; and c IN (x, …).
 				found = found || (pinned(e.args[0]) != nil && consts(e.args[1:]))
@@ -1260,6 +1277,41 @@ func (an *Analysis) isolating() bool {
 				}
 			}
 		})
+	}
+	// c ≤ x and x ≤ d, both conjuncts of the filters, pin x like BETWEEN.
+	type bounds struct{ lower, upper bool }
+	ranges := map[colRef]*bounds{}
+	for _, f := range an.filters {
+		for f.kind == eTry {
+			f = f.args[0]
+		}
+		for _, e := range conjuncts(f) {
+			for e.kind == eTry {
+				e = e.args[0]
+			}
+			if e.kind != eCmp {
+				continue
+			}
+			for _, side := range [2]bool{false, true} {
+				x, y := e.args[0], e.args[1]
+				lower := e.name == "COMPARE_GREATERTHAN" || e.name == "COMPARE_GREATERTHANOREQUALTO"
+				upper := e.name == "COMPARE_LESSTHAN" || e.name == "COMPARE_LESSTHANOREQUALTO"
+				if side {
+					x, y, lower, upper = y, x, upper, lower
+				}
+				c := pinned(x)
+				if c == nil || !consts([]*expr{y}) || !(lower || upper) {
+					continue
+				}
+				b := ranges[*c]
+				if b == nil {
+					b = &bounds{}
+					ranges[*c] = b
+				}
+				b.lower, b.upper = b.lower || lower, b.upper || upper
+				found = found || (b.lower && b.upper)
+			}
+		}
 	}
 	return found
 }
@@ -1757,6 +1809,18 @@ func boundedCost(name string, args []*expr, pos int) error {
 			return refuse("sql.function_cost", pos, "%s(…) could make a row's text up to %.0f times its longest value plus %.0f bytes; at most %d times plus %d bytes are allowed (nested replace, concat or padding multiply)",
 				name, tb.perByte, tb.extra, maxTextGrowth, maxTextExtra)
 		}
+	case "regexp_matches", "contains", "strpos", "instr", "~~", "!~~", "~~*", "!~~*":
+		// Their work grows with the text times the pattern (a regular
+		// expression's states, a needle tried at every position): both
+		// must stay short, or one row could take seconds.
+		text, pattern := textBound(args[0]), textBound(args[1])
+		if pattern.perByte > 1 || pattern.extra > maxPattern {
+			return refuse("sql.function_cost", at(args[1]), "the pattern of %s must be a column or at most %d bytes of text", name, maxPattern)
+		}
+		if text.perByte > maxSearchedGrowth || text.extra > maxSearchedExtra {
+			return refuse("sql.function_cost", at(args[0]), "%s searches text that could reach %.0f times its longest value plus %.0f bytes; at most %d times plus %d bytes are allowed",
+				name, text.perByte, text.extra, maxSearchedGrowth, maxSearchedExtra)
+		}
 	}
 	return nil
 }
@@ -1766,7 +1830,12 @@ func boundedCost(name string, args []*expr, pos int) error {
 // hundred concatenations, but no nesting that multiplies.
 const (
 	maxTextGrowth = maxReplacement
-	maxTextExtra  = 1 << 16
+	maxTextExtra  = 4 << 10
+	// Searches (regexp_matches, LIKE, contains, strpos) multiply their
+	// text's length by their pattern's: both are held shorter.
+	maxPattern        = 64
+	maxSearchedGrowth = 4
+	maxSearchedExtra  = 1 << 10
 )
 
 // lengthBound bounds the length in bytes of an expression's text value:
@@ -1818,16 +1887,17 @@ func textBound(e *expr) lengthBound {
 			k := max(1, math.Ceil((r.perByte+r.extra)/search))
 			return lengthBound{perByte: x.perByte * k, extra: x.extra * k}
 		case "lpad", "rpad":
+			// The length counts characters, of up to four bytes each.
 			if c := e.args[1].c; e.args[1].kind == eConst && c != nil && c.num != nil {
 				n, _ := c.num.Float64()
-				return lengthBound{extra: max(n, 0)}
+				return lengthBound{extra: 4 * max(n, 0)}
 			}
 			return most(e.args)
 		case "strftime":
 			// A format specifier of two bytes prints at most a month's or a
-			// weekday's name.
+			// weekday's name, or a whole date and time (%c: 19 bytes).
 			f := textBound(e.args[1])
-			return lengthBound{perByte: f.perByte * 8, extra: f.extra*8 + short}
+			return lengthBound{perByte: f.perByte * 16, extra: f.extra*16 + short}
 		}
 		return most(e.args)
 	case eCmp, eAnd, eOr, eNot, eIn, eNotIn, eIsNull, eIsNotNull, eBetween:

@@ -173,17 +173,26 @@ func build(ctx context.Context, d *sluice.Dataset, src, dst string) (err error) 
 		// The analyser lets a join add this dataset on its whole key only,
 		// trusting that no two rows share it. (The values are not named:
 		// the error can reach an analyst.)
+		// Rows with a NULL in the key are left out, as the import leaves
+		// them out: the analyser's joins equate keys with =, which a NULL
+		// never meets.
 		keys := make([]string, len(d.Key))
+		notNull := make([]string, len(d.Key))
 		for i, k := range d.Key {
 			keys[i] = quoteIdent(k)
+			notNull[i] = keys[i] + " IS NOT NULL"
 		}
-		q := fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s GROUP BY %s HAVING count(*) > 1)", PreparedTable, strings.Join(keys, ", "))
+		q := fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s GROUP BY %s HAVING count(*) > 1)",
+			PreparedTable, strings.Join(notNull, " AND "), strings.Join(keys, ", "))
 		var dups int64
 		if err := conn.QueryRowContext(ctx, q).Scan(&dups); err != nil {
-			return fmt.Errorf("check the key of %s: %w", src, err)
+			return fmt.Errorf("check the key: %w", err)
 		}
-		if dups > 0 {
-			return sluice.Errorf(sluice.EINVALID, "key (%s): %d values are shared by more than one row of %s", strings.Join(d.Key, ", "), dups, src)
+		if dups == 1 {
+			return sluice.Errorf(sluice.EINVALID, "dataset %s: key (%s): 1 value is shared by more than one row", d.ID, strings.Join(d.Key, ", "))
+		}
+		if dups > 1 {
+			return sluice.Errorf(sluice.EINVALID, "dataset %s: key (%s): %d values are shared by more than one row", d.ID, strings.Join(d.Key, ", "), dups)
 		}
 	}
 	if _, err := conn.ExecContext(ctx, "CHECKPOINT"); err != nil {

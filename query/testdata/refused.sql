@@ -280,3 +280,19 @@ SELECT sum(u.usage) FROM tax_monthly t JOIN utilities u ON u.credit_code = t.cre
 SELECT count(*) FROM tax_monthly WHERE tax_paid = 1e400
 -- rule: sql.constant
 SELECT count(*) FROM tax_monthly WHERE tax_paid > -1e999
+-- rule: sql.function_cost
+SELECT count(*) FROM tax_monthly WHERE regexp_matches(CASE WHEN credit_code = 'F7' AND month = DATE '2024-01-01' AND tax_paid > 1000 THEN replace(lpad(credit_code, 256, 'a'), 'a', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa') ELSE '' END, '(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)c')
+-- rule: sql.function_cost
+SELECT count(*) FROM tax_monthly WHERE regexp_matches(credit_code, '(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)c')
+-- rule: sql.function_cost
+SELECT count(*) FROM tax_monthly WHERE contains(CASE WHEN credit_code = 'F7' AND month = DATE '2024-01-01' AND tax_paid > 1000 THEN replace(lpad(credit_code, 256, 'a'), 'a', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa') ELSE '' END, 'aaaa')
+-- rule: sql.function_cost
+SELECT count(*) FROM tax_monthly WHERE strpos(credit_code, replace('a', 'a', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')) > 0
+-- rule: sql.function_cost
+SELECT count(*) FROM tax_monthly WHERE credit_code LIKE '______________________________________________________________________%'
+-- rule: sql.function_cost
+SELECT count(*) FROM clinic_visits WHERE length(replace(lpad('', 1000, 'x'), 'x', 'aaaaaaaa')) > 0
+-- rule: sql.join_fanout
+SELECT sum(b.tax_paid) FROM tax_monthly a JOIN tax_monthly b ON a.credit_code = b.credit_code WHERE b.month = b.month
+-- rule: sql.join_fanout
+SELECT sum(b.tax_paid) FROM tax_monthly a JOIN tax_monthly b ON a.credit_code = b.credit_code WHERE a.month IS NOT DISTINCT FROM b.month
