@@ -342,40 +342,30 @@ func (a *analyzer) noFanOut() error {
 	// NULLs. The other side must compare as the column's own type, or
 	// DuckDB would cast the key and '1', '01' and ' 1' would all equal 1.
 	ties := map[end][][]*baseRel{}
-	bare := func(e *expr) *expr {
-		for e.kind == eTry {
-			e = e.args[0]
-		}
-		return e
-	}
 	for _, f := range a.filters {
-		for _, c := range conjuncts(bare(f)) {
-			c = bare(c)
+		for _, c := range conjuncts(f.untried()) {
+			c = c.untried()
 			if c.kind != eCmp || c.name != "COMPARE_EQUAL" {
 				continue
 			}
-			l, r := bare(c.args[0]), bare(c.args[1])
+			l, r := c.args[0].untried(), c.args[1].untried()
 			for _, pair := range [2][2]*expr{{l, r}, {r, l}} {
 				x, y := pair[0], pair[1]
 				if x.kind != eCol {
 					continue
 				}
 				var reads []*baseRel
+				self := false
 				for _, cr := range y.columns() {
-					if cr.rel == x.col.rel {
-						reads = nil
-						break
-					}
+					self = self || cr.rel == x.col.rel
 					reads = append(reads, cr.rel)
 				}
 				switch {
-				case y.kind == eCol && y.col.rel != x.col.rel:
-					if !strings.EqualFold(x.col.col.Type, y.col.col.Type) {
-						continue
-					}
-				case reads == nil && len(y.columns()) > 0:
-					continue // reads the keyed relation itself
-				case strings.EqualFold(x.col.col.Type, "VARCHAR") && !isText(y):
+				case self:
+					continue // ties the keyed relation to itself
+				case y.kind == eCol && !strings.EqualFold(x.col.col.Type, y.col.col.Type):
+					continue
+				case x.col.text() && !isText(y):
 					continue
 				}
 				k := end{x.col.rel, x.col.col.Name}
@@ -442,11 +432,11 @@ func isText(e *expr) bool {
 	case eConst:
 		return e.c != nil && e.c.typ == "VARCHAR"
 	case eCol:
-		return strings.EqualFold(e.col.col.Type, "VARCHAR")
+		return e.col.text()
 	case eCast:
 		return strings.EqualFold(e.name, "VARCHAR")
 	case eTry:
-		return isText(e.args[0])
+		return isText(e.untried())
 	case eFunc:
 		switch e.name {
 		case "||", "concat", "lower", "upper", "trim", "ltrim", "rtrim", "substr", "substring", "left", "right", "replace", "lpad", "rpad", "strftime":
@@ -1216,7 +1206,8 @@ func FilterConstants(p *sluice.Plan) string {
 // unit or an attribute against constants: =, IS NOT DISTINCT FROM, IN
 // (either way round), BETWEEN, LIKE or regexp_matches, or a lower and an
 // upper bound in the same conjunction of filters. On the unit's side any
-// expression of the unit alone counts (credit_code || ”); an attribute
+// expression of the unit alone counts (the unit concatenated with an
+// empty string, say); an attribute
 // may be cast, trimmed or case-folded. A constant may be any expression
 // that reads no column ('F' || '7'). It is a heuristic for the
 // differencing breaker: the noise, not this flag, protects each release.
@@ -1282,13 +1273,8 @@ func (an *Analysis) isolating() bool {
 	type bounds struct{ lower, upper bool }
 	ranges := map[colRef]*bounds{}
 	for _, f := range an.filters {
-		for f.kind == eTry {
-			f = f.args[0]
-		}
-		for _, e := range conjuncts(f) {
-			for e.kind == eTry {
-				e = e.args[0]
-			}
+		for _, e := range conjuncts(f.untried()) {
+			e = e.untried()
 			if e.kind != eCmp {
 				continue
 			}
@@ -1858,7 +1844,7 @@ func textBound(e *expr) lengthBound {
 	}
 	switch e.kind {
 	case eCol:
-		if strings.HasPrefix(strings.ToUpper(e.col.col.Type), "VARCHAR") {
+		if e.col.text() {
 			return lengthBound{perByte: 1}
 		}
 		return lengthBound{extra: short}

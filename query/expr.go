@@ -43,6 +43,19 @@ func guard(e *expr) *expr {
 	return &expr{kind: eTry, args: []*expr{e}, pos: e.pos}
 }
 
+// untried returns e without the try() wrappers around it.
+func (e *expr) untried() *expr {
+	for e.kind == eTry {
+		e = e.args[0]
+	}
+	return e
+}
+
+// text reports whether the column holds text (VARCHAR).
+func (c *colRef) text() bool {
+	return strings.HasPrefix(strings.ToUpper(c.col.Type), "VARCHAR")
+}
+
 // expr is a resolved row-level expression: every column reference points at
 // a column of a base dataset.
 type expr struct {

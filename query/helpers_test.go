@@ -59,3 +59,16 @@ func testParser(t testing.TB) *Parser {
 	}
 	return sharedP
 }
+
+// acceptsAll fails t for each query of qs the analyser refuses over the
+// example catalog.
+func acceptsAll(t *testing.T, qs ...string) {
+	t.Helper()
+	p := testParser(t)
+	cat := loadExamples(t)
+	for _, q := range qs {
+		if _, err := p.Analyze(context.Background(), q, cat); err != nil {
+			t.Errorf("refused: %v\n%s", err, q[:min(len(q), 200)])
+		}
+	}
+}

@@ -169,36 +169,45 @@ func build(ctx context.Context, d *sluice.Dataset, src, dst string) (err error) 
 	if _, err := conn.ExecContext(ctx, q); err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
-	if len(d.Key) > 0 {
-		// The analyser lets a join add this dataset on its whole key only,
-		// trusting that no two rows share it. (The values are not named:
-		// the error can reach an analyst.)
-		// Rows with a NULL in the key are left out, as the import leaves
-		// them out: the analyser's joins equate keys with =, which a NULL
-		// never meets.
-		keys := make([]string, len(d.Key))
-		notNull := make([]string, len(d.Key))
-		for i, k := range d.Key {
-			keys[i] = quoteIdent(k)
-			notNull[i] = keys[i] + " IS NOT NULL"
-		}
-		q := fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s GROUP BY %s HAVING count(*) > 1)",
-			PreparedTable, strings.Join(notNull, " AND "), strings.Join(keys, ", "))
-		var dups int64
-		if err := conn.QueryRowContext(ctx, q).Scan(&dups); err != nil {
-			return fmt.Errorf("check the key: %w", err)
-		}
-		if dups == 1 {
-			return sluice.Errorf(sluice.EINVALID, "dataset %s: key (%s): 1 value is shared by more than one row", d.ID, strings.Join(d.Key, ", "))
-		}
-		if dups > 1 {
-			return sluice.Errorf(sluice.EINVALID, "dataset %s: key (%s): %d values are shared by more than one row", d.ID, strings.Join(d.Key, ", "), dups)
-		}
+	if err := checkKey(ctx, conn, d); err != nil {
+		return err
 	}
 	if _, err := conn.ExecContext(ctx, "CHECKPOINT"); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", dst, err)
 	}
 	return nil
+}
+
+// checkKey refuses a prepared table in which two rows share d's declared
+// key: the analyser lets a join add the dataset on its whole key only,
+// trusting it unique. Rows with a NULL in the key are left out, as the
+// import leaves them out: the analyser's joins equate keys with =, which a
+// NULL never meets. The values are not named: the error can reach an
+// analyst.
+func checkKey(ctx context.Context, conn *sql.Conn, d *sluice.Dataset) error {
+	if len(d.Key) == 0 {
+		return nil
+	}
+	keys := make([]string, len(d.Key))
+	notNull := make([]string, len(d.Key))
+	for i, k := range d.Key {
+		keys[i] = quoteIdent(k)
+		notNull[i] = keys[i] + " IS NOT NULL"
+	}
+	q := fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s GROUP BY %s HAVING count(*) > 1)",
+		PreparedTable, strings.Join(notNull, " AND "), strings.Join(keys, ", "))
+	var dups int64
+	if err := conn.QueryRowContext(ctx, q).Scan(&dups); err != nil {
+		return fmt.Errorf("check the key: %w", err)
+	}
+	if dups == 0 {
+		return nil
+	}
+	values := "values are"
+	if dups == 1 {
+		values = "value is"
+	}
+	return sluice.Errorf(sluice.EINVALID, "dataset %s: key (%s): %d %s shared by more than one row", d.ID, strings.Join(d.Key, ", "), dups, values)
 }
 
 // parquetColumns returns the lower-cased column names of a relation.

@@ -742,8 +742,9 @@ func periodColumn(d *sluice.Dataset) *sluice.Column {
 // a declared key always refuse the import: the analyser joins on the key
 // as unique, and preparing the file would refuse it anyway.
 func (im *importer) duplicates(ctx context.Context) error {
+	declared := len(im.d.Key) > 0
 	names, refuses := im.d.Key, true
-	if len(names) == 0 {
+	if !declared {
 		pc := periodColumn(im.d)
 		if pc == nil {
 			return nil
@@ -760,7 +761,7 @@ func (im *importer) duplicates(ctx context.Context) error {
 		typed[i], notNull[i] = c.typed, c.typed+" IS NOT NULL"
 	}
 	dup := &DuplicateReport{Unit: im.d.Unit}
-	if len(im.d.Key) > 0 {
+	if declared {
 		dup.Key = names
 	} else {
 		dup.Period = names[1]
@@ -793,7 +794,7 @@ func (im *importer) duplicates(ctx context.Context) error {
 		return fmt.Errorf("find duplicates: %w", err)
 	}
 	same := strings.Join(names, " and ")
-	if len(im.d.Key) > 0 {
+	if declared {
 		same = "key (" + strings.Join(names, ", ") + ")"
 	}
 	msg := fmt.Sprintf("%d %s the same %s as an earlier row, over %d %s (%s)",
