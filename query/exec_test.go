@@ -42,6 +42,8 @@ func plainDB(t *testing.T) *sql.Conn {
 			t.Fatal(err)
 		}
 	}
+	numberUnits(t, conn, "enterprise", "credit_code")
+	numberUnits(t, conn, "tax_monthly", "credit_code")
 	return conn
 }
 
@@ -305,6 +307,7 @@ func TestRewriteSumsExactAtLimits(t *testing.T) {
 		FROM range(6) a(u), range(1000) b(i)`); err != nil {
 		t.Fatal(err)
 	}
+	numberUnits(t, conn, "ledger", "unit")
 	p := testParser(t)
 	an, err := p.Analyze(ctx, "SELECT d, sum(amount), avg(amount) FROM ledger GROUP BY d", cat)
 	if err != nil {

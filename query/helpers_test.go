@@ -2,6 +2,8 @@ package query
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,5 +72,18 @@ func acceptsAll(t *testing.T, qs ...string) {
 		if _, err := p.Analyze(context.Background(), q, cat); err != nil {
 			t.Errorf("refused: %v\n%s", err, q[:min(len(q), 200)])
 		}
+	}
+}
+
+// numberUnits adds sluice.UnitIDColumn to a table made by a test, as
+// storage.Prepare adds it to a prepared file: the unit's distinct values
+// numbered in their order from 1, NULL for a NULL unit.
+func numberUnits(t testing.TB, conn *sql.Conn, table, unit string) {
+	t.Helper()
+	q := fmt.Sprintf(`CREATE OR REPLACE TABLE %[1]s AS SELECT t.*, CAST(ids.id AS INTEGER) AS %[3]s FROM %[1]s AS t LEFT JOIN
+		(SELECT u, row_number() OVER (ORDER BY u) AS id FROM (SELECT DISTINCT %[2]s AS u FROM %[1]s) WHERE u IS NOT NULL) AS ids
+		ON t.%[2]s = ids.u`, quoteIdent(table), quoteIdent(unit), quoteIdent(sluice.UnitIDColumn))
+	if _, err := conn.ExecContext(context.Background(), q); err != nil {
+		t.Fatalf("number the units of %s: %v", table, err)
 	}
 }

@@ -51,6 +51,7 @@ func TestDerivedSumsExactOrRefused(t *testing.T) {
 		FROM (VALUES `+strings.Join(cs, ", ")+`) v(u, c), range(128) b(i)`); err != nil {
 		t.Fatal(err)
 	}
+	numberUnits(t, conn, "ledger", "unit")
 	ob := sluice.Obligations{L0: 1, Linf: linf}
 	b, err := an.Rewrite(ob, 7)
 	if err != nil {
@@ -127,6 +128,7 @@ func TestNullUnitsLeftOut(t *testing.T) {
 		FROM range(3) a(u), range(5) b(i)`); err != nil {
 		t.Fatal(err)
 	}
+	numberUnits(t, conn, "ledger", "unit")
 	p := testParser(t)
 	an, err := p.Analyze(ctx, "SELECT d, count(amount), median(amount) FROM ledger GROUP BY d", cat)
 	if err != nil {
@@ -232,6 +234,7 @@ func TestL0UnitsWithCollidingHashesStayApart(t *testing.T) {
 			FROM (VALUES `+values+`) AS x(u), range(8) AS y(g)`); err != nil {
 			t.Fatal(err)
 		}
+		numberUnits(t, conn, "ids", "pid")
 		if withB {
 			var same bool
 			if err := conn.QueryRowContext(ctx, "SELECT hash(1::DECIMAL(38,0), 7::UBIGINT) = hash(((2::HUGEINT) ** 64)::DECIMAL(38,0), 7::UBIGINT)").Scan(&same); err != nil || !same {

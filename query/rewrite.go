@@ -232,6 +232,7 @@ func (an *Analysis) tables() map[string][]string {
 	for _, r := range an.rels {
 		add(r.ds.ID, r.ds.Unit)
 	}
+	add(an.rels[0].ds.ID, sluice.UnitIDColumn)
 	for _, u := range an.Plan.Columns {
 		add(u.Dataset, u.Column)
 	}
@@ -271,7 +272,7 @@ func (r *renderer) rows(quantiles bool) string {
 	an := r.an
 	var b strings.Builder
 	b.WriteString("SELECT ")
-	b.WriteString(r.sql(an.unit))
+	b.WriteString(unitIDSQL(an))
 	b.WriteString(" AS __u")
 	for i, g := range an.groups {
 		fmt.Fprintf(&b, ", %s AS __k%d", r.sql(guard(g)), i)
@@ -316,6 +317,16 @@ func (r *renderer) rows(quantiles bool) string {
 		}
 	}
 	return b.String()
+}
+
+// unitIDSQL renders the unit the bounded SQL groups on: the prepared
+// file's number for the first dataset's unit (sluice.UnitIDColumn), one to
+// one with the unit's values there. Only grouping and joining the per-unit
+// stages see it, and which number a unit has does not change which groups
+// it keeps: __h hashes it with a secret seed, so the draws of distinct
+// units are independent whatever their numbers.
+func unitIDSQL(an *Analysis) string {
+	return an.rels[0].alias + "." + quoteIdent(sluice.UnitIDColumn)
 }
 
 // clampSQL renders v clamped to [lo, hi]: loOut below lo, hiOut above hi,

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"unsafe"
 
@@ -307,8 +308,8 @@ func fixPoint(an *Analysis, rel *scopeRel, quantiles bool) error {
 	for _, c := range rel.cols {
 		cols[c.name] = c.e.sql()
 	}
-	if cols["__u"] != an.unit.sql() {
-		return internal("bounded SQL unit %s, want %s", cols["__u"], an.unit.sql())
+	if cols["__u"] != unitIDSQL(an) {
+		return internal("bounded SQL unit %s, want %s", cols["__u"], unitIDSQL(an))
 	}
 	for i, g := range an.groups {
 		if got, want := cols[fmt.Sprintf("__k%d", i)], guard(g).sql(); got != want {
@@ -376,10 +377,15 @@ func (c relCatalog) Get(id string) (*sluice.Dataset, error) {
 	return nil, sluice.Errorf(sluice.ENOTFOUND, "unknown dataset %s", id)
 }
 
+// catalogOf is the catalog the bounded SQL's row stage re-analyses under:
+// the analysis's datasets, with the unit id of their prepared files as a
+// second unit column (see unitIDSQL).
 func catalogOf(an *Analysis) Catalog {
 	c := relCatalog{}
 	for _, r := range an.rels {
-		c[strings.ToLower(r.ds.ID)] = r.ds
+		d := *r.ds
+		d.Columns = append(slices.Clip(d.Columns), sluice.Column{Name: sluice.UnitIDColumn, Type: "INTEGER", Role: sluice.RoleUnit})
+		c[strings.ToLower(r.ds.ID)] = &d
 	}
 	return c
 }

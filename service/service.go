@@ -15,6 +15,7 @@ import (
 	"maps"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -417,7 +418,12 @@ func (s *Service) sandboxFor(ctx context.Context, ex *Explanation) (sb *sandbox.
 		}
 		cols := ex.bounded.Tables[id]
 		if exp := ex.exposed[id]; len(exp) > 0 {
+			// What the grant exposes, and the prepared file's unit id,
+			// which the bounded SQL groups on.
 			cols = exp
+			if !slices.Contains(cols, sluice.UnitIDColumn) {
+				cols = append(slices.Clip(cols), sluice.UnitIDColumn)
+			}
 		}
 		tables = append(tables, sandbox.Table{Name: id, File: file, Columns: cols})
 	}

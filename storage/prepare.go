@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +20,7 @@ import (
 
 // prepareFormat names the layout of prepared files. Changing how Prepare
 // builds a file changes this, so files built the old way are not reused.
-const prepareFormat = "sluice-prepared-v1"
+const prepareFormat = "sluice-prepared-v2"
 
 // PreparedTable is the name of the one table of a prepared file.
 const PreparedTable = "data"
@@ -33,8 +34,10 @@ const PreparedTable = "data"
 // SHA-256 of the Parquet file's absolute path, size and modification time and
 // of the manifest's columns and types, so a changed Parquet file or manifest
 // yields a new file and an unchanged one is built only once. The table holds
-// exactly the manifest's columns, cast to the manifest's types; a manifest
-// column missing from the Parquet file is an EINVALID error naming it.
+// the manifest's columns, cast to the manifest's types (a manifest column
+// missing from the Parquet file is an EINVALID error naming it), and
+// sluice.UnitIDColumn, a dense number for each unit value, on which the
+// bounded SQL groups.
 //
 // The file is built under a temporary name in cacheDir and renamed into place,
 // so a half-written file is never visible. Concurrent calls for the same file
@@ -160,13 +163,25 @@ func build(ctx context.Context, d *sluice.Dataset, src, dst string) (err error) 
 		if checkType(c.Type) != "" {
 			return sluice.Errorf(sluice.EINVALID, "column %q: unsupported type %q", c.Name, c.Type)
 		}
-		selects[i] = fmt.Sprintf("CAST(%s AS %s) AS %s", quoteIdent(c.Name), c.Type, quoteIdent(c.Name))
+		selects[i] = fmt.Sprintf("CAST(s.%s AS %s) AS %s", quoteIdent(c.Name), c.Type, quoteIdent(c.Name))
 	}
 	if len(missing) > 0 {
 		return errors.Join(missing...)
 	}
-	q := fmt.Sprintf("CREATE TABLE %s AS SELECT %s FROM %s", PreparedTable, strings.Join(selects, ", "), read)
+	unit := d.Column(d.Unit)
+	if unit == nil {
+		return sluice.Errorf(sluice.EINVALID, "unit column %q is not declared", d.Unit)
+	}
+	idType, err := unitIDs(ctx, conn, read, unit)
+	if err != nil {
+		return err
+	}
+	q := fmt.Sprintf("CREATE TABLE %s AS SELECT %s, CAST(__ids.id AS %s) AS %s FROM %s AS s LEFT JOIN temp.__ids ON CAST(s.%s AS %s) = __ids.u",
+		PreparedTable, strings.Join(selects, ", "), idType, quoteIdent(sluice.UnitIDColumn), read, quoteIdent(unit.Name), unit.Type)
 	if _, err := conn.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	if _, err := conn.ExecContext(ctx, "DROP TABLE temp.__ids"); err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
 	if err := checkKey(ctx, conn, d); err != nil {
@@ -176,6 +191,27 @@ func build(ctx context.Context, d *sluice.Dataset, src, dst string) (err error) 
 		return fmt.Errorf("checkpoint %s: %w", dst, err)
 	}
 	return nil
+}
+
+// unitIDs numbers the distinct non-NULL values of the unit column of
+// relation read, in their order, from 1, into the temporary table __ids (u,
+// id), and returns the SQL type that holds the numbers: INTEGER, or BIGINT
+// past 2^31 - 1 units. The numbering is a function of the file alone, so an
+// unchanged file is rebuilt to the same content.
+func unitIDs(ctx context.Context, conn *sql.Conn, read string, unit *sluice.Column) (string, error) {
+	q := fmt.Sprintf("CREATE TEMP TABLE __ids AS SELECT u, row_number() OVER (ORDER BY u) AS id FROM (SELECT DISTINCT CAST(%s AS %s) AS u FROM %s) WHERE u IS NOT NULL",
+		quoteIdent(unit.Name), unit.Type, read)
+	if _, err := conn.ExecContext(ctx, q); err != nil {
+		return "", fmt.Errorf("number the units: %w", err)
+	}
+	var n int64
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM temp.__ids").Scan(&n); err != nil {
+		return "", fmt.Errorf("number the units: %w", err)
+	}
+	if n > math.MaxInt32 {
+		return "BIGINT", nil
+	}
+	return "INTEGER", nil
 }
 
 // checkKey refuses a prepared table in which two rows share d's declared

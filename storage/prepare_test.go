@@ -92,7 +92,7 @@ func TestPrepareBuildsOnce(t *testing.T) {
 	if n != 100 {
 		t.Errorf("rows = %d, want 100", n)
 	}
-	want := map[string]string{"credit_code": "VARCHAR", "month": "DATE", "tax_paid": "DECIMAL(18,2)"}
+	want := map[string]string{"credit_code": "VARCHAR", "month": "DATE", "tax_paid": "DECIMAL(18,2)", sluice.UnitIDColumn: "INTEGER"}
 	if len(types) != len(want) {
 		t.Errorf("columns = %v, want %v", types, want)
 	}
@@ -296,5 +296,43 @@ func TestPrepareChecksKey(t *testing.T) {
 	}
 	if withKey == withoutKey {
 		t.Error("the file built for a key is reused without it")
+	}
+}
+
+// The unit ids number the unit's values densely, in their order, one number
+// a value; a NULL unit has none; no row is lost or repeated by the join.
+func TestPrepareNumbersUnits(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "tax_monthly.parquet")
+	writeParquet(t, src, `SELECT CASE WHEN i % 10 = 3 THEN NULL ELSE 'c' || (i * 7 % 13) END AS credit_code,
+		DATE '2025-01-01' + INTERVAL (i % 12) MONTH AS month, i * 1.005 AS tax_paid FROM range(200) t(i)`)
+	p, err := Prepare(ctx, testDataset(src), filepath.Join(dir, "cache"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("ATTACH " + quoteLiteral(p) + " AS p (READ_ONLY)"); err != nil {
+		t.Fatal(err)
+	}
+	var rows, nullIDs, units, ids, idsPerUnit, lo, hi, misordered int64
+	q := `SELECT count(*), count(*) FILTER (WHERE __unit_id IS NULL), count(DISTINCT credit_code), count(DISTINCT __unit_id),
+		(SELECT max(n) FROM (SELECT count(DISTINCT __unit_id) AS n FROM p.data GROUP BY credit_code)),
+		min(__unit_id), max(__unit_id),
+		(SELECT count(*) FROM p.data a JOIN p.data b ON a.credit_code < b.credit_code WHERE a.__unit_id >= b.__unit_id)
+		FROM p.data`
+	if err := db.QueryRow(q).Scan(&rows, &nullIDs, &units, &ids, &idsPerUnit, &lo, &hi, &misordered); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 200 || nullIDs != 20 {
+		t.Errorf("%d rows, %d without a unit id; want 200 and the 20 with a NULL unit", rows, nullIDs)
+	}
+	if units != 13 || ids != units || idsPerUnit != 1 || lo != 1 || hi != units || misordered != 0 {
+		t.Errorf("%d units got %d ids (at most %d a unit) from %d to %d, %d pairs out of order; want one each, 1 to %d, in order",
+			units, ids, idsPerUnit, lo, hi, misordered, units)
 	}
 }
