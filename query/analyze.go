@@ -32,7 +32,6 @@ type Analysis struct {
 
 	rels    []*baseRel
 	filters []*expr
-	unit    *expr
 	groups  []*expr
 	aggs    []*aggSpec
 }
@@ -1129,12 +1128,9 @@ func (a *analyzer) top(n node) (*Analysis, error) {
 	if err := a.noFanOut(); err != nil {
 		return nil, err
 	}
-	first := a.rels[0]
-	uc := first.ds.Column(first.ds.Unit)
-	if uc == nil {
+	if first := a.rels[0]; first.ds.Column(first.ds.Unit) == nil {
 		return nil, fmt.Errorf("dataset %s: unit column %s missing", first.ds.ID, first.ds.Unit)
 	}
-	an.unit = &expr{kind: eCol, col: &colRef{rel: first, col: uc}}
 	plan.Population = pop
 	dsSeen := map[string]bool{}
 	for _, r := range a.rels {

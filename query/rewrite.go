@@ -229,12 +229,18 @@ func (an *Analysis) tables() map[string][]string {
 			out[ds] = append(out[ds], col)
 		}
 	}
-	for _, r := range an.rels {
-		add(r.ds.ID, r.ds.Unit)
-	}
+	// The row stage groups on the first dataset's unit id and joins the
+	// others to it on their units.
 	add(an.rels[0].ds.ID, sluice.UnitIDColumn)
+	if len(an.rels) > 1 {
+		for _, r := range an.rels {
+			add(r.ds.ID, r.ds.Unit)
+		}
+	}
 	for _, u := range an.Plan.Columns {
-		add(u.Dataset, u.Column)
+		if u.Usage != "unit" { // read as the unit id, or for the joins above
+			add(u.Dataset, u.Column)
+		}
 	}
 	return out
 }
@@ -272,7 +278,7 @@ func (r *renderer) rows(quantiles bool) string {
 	an := r.an
 	var b strings.Builder
 	b.WriteString("SELECT ")
-	b.WriteString(unitIDSQL(an))
+	b.WriteString(r.sql(unitID(an)))
 	b.WriteString(" AS __u")
 	for i, g := range an.groups {
 		fmt.Fprintf(&b, ", %s AS __k%d", r.sql(guard(g)), i)
@@ -319,14 +325,18 @@ func (r *renderer) rows(quantiles bool) string {
 	return b.String()
 }
 
-// unitIDSQL renders the unit the bounded SQL groups on: the prepared
-// file's number for the first dataset's unit (sluice.UnitIDColumn), one to
-// one with the unit's values there. Only grouping and joining the per-unit
-// stages see it, and which number a unit has does not change which groups
-// it keeps: __h hashes it with a secret seed, so the draws of distinct
-// units are independent whatever their numbers.
-func unitIDSQL(an *Analysis) string {
-	return an.rels[0].alias + "." + quoteIdent(sluice.UnitIDColumn)
+// unitIDColumn is the column a prepared file numbers its units in.
+var unitIDColumn = sluice.Column{Name: sluice.UnitIDColumn, Type: "INTEGER", Role: sluice.RoleUnit}
+
+// unitID is the unit the bounded SQL groups on: the prepared file's number
+// for the first dataset's unit (sluice.UnitIDColumn), one to one with the
+// unit's values there and NULL where the unit is. Grouping and joining the
+// per-unit stages on it is several times faster than on a credit code, and
+// the row stage need not read the code at all. Which number a unit has
+// does not change which groups it keeps: __h hashes it with a secret seed,
+// so the draws of distinct units are independent whatever their numbers.
+func unitID(an *Analysis) *expr {
+	return &expr{kind: eCol, col: &colRef{rel: an.rels[0], col: &unitIDColumn}}
 }
 
 // clampSQL renders v clamped to [lo, hi]: loOut below lo, hiOut above hi,
@@ -347,7 +357,7 @@ func decimalSQL(v string, scale int) string {
 // the unit's presence. A row without a unit belongs to no one the bounds
 // could hold to, so it is left out of every statement.
 func rowFilters(an *Analysis) []*expr {
-	return append(guardedFilters(an.filters), guard(&expr{kind: eIsNotNull, args: []*expr{an.unit}}))
+	return append(guardedFilters(an.filters), guard(&expr{kind: eIsNotNull, args: []*expr{unitID(an)}}))
 }
 
 // guardedFilters splits the filters into conjuncts and guards each: a

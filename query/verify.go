@@ -308,8 +308,8 @@ func fixPoint(an *Analysis, rel *scopeRel, quantiles bool) error {
 	for _, c := range rel.cols {
 		cols[c.name] = c.e.sql()
 	}
-	if cols["__u"] != unitIDSQL(an) {
-		return internal("bounded SQL unit %s, want %s", cols["__u"], unitIDSQL(an))
+	if want := unitID(an).sql(); cols["__u"] != want {
+		return internal("bounded SQL unit %s, want %s", cols["__u"], want)
 	}
 	for i, g := range an.groups {
 		if got, want := cols[fmt.Sprintf("__k%d", i)], guard(g).sql(); got != want {
@@ -384,7 +384,7 @@ func catalogOf(an *Analysis) Catalog {
 	c := relCatalog{}
 	for _, r := range an.rels {
 		d := *r.ds
-		d.Columns = append(slices.Clip(d.Columns), sluice.Column{Name: sluice.UnitIDColumn, Type: "INTEGER", Role: sluice.RoleUnit})
+		d.Columns = append(slices.Clip(d.Columns), unitIDColumn)
 		c[strings.ToLower(r.ds.ID)] = &d
 	}
 	return c
