@@ -127,6 +127,10 @@ SELECT count(*) FROM secret_table
 -- rule: sql.unknown_column
 SELECT count(nonexistent) FROM tax_monthly
 -- rule: sql.unknown_column
+SELECT __unit_id, count(*) FROM tax_monthly GROUP BY __unit_id
+-- rule: sql.unknown_column
+SELECT count(*) FROM tax_monthly t WHERE t."__unit_id" < 100
+-- rule: sql.unknown_column
 SELECT count(*) FROM tax_monthly WHERE e.district = 'x'
 -- rule: sql.ambiguous_column
 SELECT count(*) FROM tax_monthly t JOIN social_insurance s ON t.credit_code = s.credit_code WHERE month > DATE '2024-01-01'
