@@ -45,6 +45,14 @@ const (
 // it is not in the catalog.
 const UnitIDColumn = "__unit_id"
 
+// UnitHashColumn names a second hidden column of a prepared file: DuckDB's
+// hash of the unit's value (NULL where the unit is NULL). The choice of a
+// unit's at most L0 groups hashes it with the keys and a per-query seed:
+// it must be a function of the unit's own value, which UnitIDColumn, a
+// rank among all the units, is not. Through the rank, one unit more or
+// less would change the choices of every unit after it.
+const UnitHashColumn = "__unit_hash"
+
 // Valid reports whether r is one of the known roles.
 func (r ColumnRole) Valid() bool {
 	switch r {

@@ -109,7 +109,7 @@ func emptyTables(t *testing.T, cat exampleCatalog) *sql.DB {
 		for _, c := range d.Columns {
 			cols = append(cols, quoteIdent(c.Name)+" "+c.Type)
 		}
-		cols = append(cols, quoteIdent(sluice.UnitIDColumn)+" INTEGER")
+		cols = append(cols, quoteIdent(sluice.UnitIDColumn)+" INTEGER", quoteIdent(sluice.UnitHashColumn)+" UBIGINT")
 		if _, err := db.Exec("CREATE TABLE " + quoteIdent(d.ID) + " (" + strings.Join(cols, ", ") + ")"); err != nil {
 			t.Fatal(err)
 		}

@@ -75,14 +75,15 @@ func acceptsAll(t *testing.T, qs ...string) {
 	}
 }
 
-// numberUnits adds sluice.UnitIDColumn to a table made by a test, as
-// storage.Prepare adds it to a prepared file: the unit's distinct values
-// numbered in their order from 1, NULL for a NULL unit.
+// numberUnits adds sluice.UnitIDColumn and sluice.UnitHashColumn to a
+// table made by a test, as storage.Prepare adds them to a prepared file:
+// the unit's distinct values numbered in their order from 1, and hashed;
+// NULL for a NULL unit.
 func numberUnits(t testing.TB, conn *sql.Conn, table, unit string) {
 	t.Helper()
-	q := fmt.Sprintf(`CREATE OR REPLACE TABLE %[1]s AS SELECT t.*, CAST(ids.id AS INTEGER) AS %[3]s FROM %[1]s AS t LEFT JOIN
-		(SELECT u, row_number() OVER (ORDER BY u) AS id FROM (SELECT DISTINCT %[2]s AS u FROM %[1]s) WHERE u IS NOT NULL) AS ids
-		ON t.%[2]s = ids.u`, quoteIdent(table), quoteIdent(unit), quoteIdent(sluice.UnitIDColumn))
+	q := fmt.Sprintf(`CREATE OR REPLACE TABLE %[1]s AS SELECT t.*, CAST(ids.id AS INTEGER) AS %[3]s, ids.h AS %[4]s FROM %[1]s AS t LEFT JOIN
+		(SELECT u, row_number() OVER (ORDER BY u) AS id, hash(u) AS h FROM (SELECT DISTINCT %[2]s AS u FROM %[1]s) WHERE u IS NOT NULL) AS ids
+		ON t.%[2]s = ids.u`, quoteIdent(table), quoteIdent(unit), quoteIdent(sluice.UnitIDColumn), quoteIdent(sluice.UnitHashColumn))
 	if _, err := conn.ExecContext(context.Background(), q); err != nil {
 		t.Fatalf("number the units of %s: %v", table, err)
 	}

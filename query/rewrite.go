@@ -232,6 +232,7 @@ func (an *Analysis) tables() map[string][]string {
 	// The row stage groups on the first dataset's unit id and joins the
 	// others to it on their units.
 	add(an.rels[0].ds.ID, sluice.UnitIDColumn)
+	add(an.rels[0].ds.ID, sluice.UnitHashColumn)
 	if len(an.rels) > 1 {
 		for _, r := range an.rels {
 			add(r.ds.ID, r.ds.Unit)
@@ -279,7 +280,9 @@ func (r *renderer) rows(quantiles bool) string {
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	b.WriteString(r.sql(unitID(an)))
-	b.WriteString(" AS __u")
+	b.WriteString(" AS __u, ")
+	b.WriteString(r.sql(unitHash(an)))
+	b.WriteString(" AS __uh")
 	for i, g := range an.groups {
 		fmt.Fprintf(&b, ", %s AS __k%d", r.sql(guard(g)), i)
 	}
@@ -325,18 +328,34 @@ func (r *renderer) rows(quantiles bool) string {
 	return b.String()
 }
 
-// unitIDColumn is the column a prepared file numbers its units in.
-var unitIDColumn = sluice.Column{Name: sluice.UnitIDColumn, Type: "INTEGER", Role: sluice.RoleUnit}
+// The columns a prepared file numbers and hashes its units in (the number
+// is INTEGER up to 2^31 - 1 units, BIGINT past; nothing here depends on it).
+var (
+	unitIDColumn   = sluice.Column{Name: sluice.UnitIDColumn, Type: "INTEGER", Role: sluice.RoleUnit}
+	unitHashColumn = sluice.Column{Name: sluice.UnitHashColumn, Type: "UBIGINT", Role: sluice.RoleUnit}
+)
 
 // unitID is the unit the bounded SQL groups on: the prepared file's number
 // for the first dataset's unit (sluice.UnitIDColumn), one to one with the
 // unit's values there and NULL where the unit is. Grouping and joining the
 // per-unit stages on it is several times faster than on a credit code, and
-// the row stage need not read the code at all. Which number a unit has
-// does not change which groups it keeps: __h hashes it with a secret seed,
-// so the draws of distinct units are independent whatever their numbers.
+// the row stage need not read the code at all.
+//
+// The number is a rank among all the units, so it never decides which
+// groups a unit keeps: one unit more would renumber the units after it and
+// change their choices (found by review: DuckDB's hash(…, seed) is the
+// unseeded hash XOR a mask of the seed, so the choices of units are not
+// independent draws). The choice hashes unitHash, a function of the unit's
+// own value.
 func unitID(an *Analysis) *expr {
 	return &expr{kind: eCol, col: &colRef{rel: an.rels[0], col: &unitIDColumn}}
+}
+
+// unitHash is the prepared file's hash of the first dataset's unit value
+// (sluice.UnitHashColumn), from which each unit's at most L0 groups are
+// drawn (see hashKey).
+func unitHash(an *Analysis) *expr {
+	return &expr{kind: eCol, col: &colRef{rel: an.rels[0], col: &unitHashColumn}}
 }
 
 // clampSQL renders v clamped to [lo, hi]: loOut below lo, hiOut above hi,
@@ -431,9 +450,14 @@ func (r *renderer) needsL0() bool {
 }
 
 // hashKey renders the keyed hash of a unit and its group (__h, 63 bits as
-// BIGINT, for which DuckDB's min(x, n) is twice as fast as for UBIGINT).
+// BIGINT, for which DuckDB's min(x, n) is twice as fast as for UBIGINT),
+// in a grouping by unit and keys. It is a function of the unit's own value
+// (its hash __uh, the same in every row of the unit), the keys and the
+// seed. The seed is mixed in by hashing the XOR of it and the unseeded
+// hash, not passed to hash() as an argument, which would only XOR every
+// unit's hashes with one mask.
 func (r *renderer) hashKey() string {
-	return fmt.Sprintf("TRY_CAST((hash(__u, %s, %s) >> 1) AS BIGINT) AS __h", r.keys(""), seedPlaceholder)
+	return fmt.Sprintf("TRY_CAST((hash(xor(hash(any_value(__uh), %s), %s)) >> 1) AS BIGINT) AS __h", r.keys(""), seedPlaceholder)
 }
 
 func (r *renderer) main() (string, error) {

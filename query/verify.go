@@ -16,7 +16,7 @@ import (
 // internalFuncs are the functions the rewriter itself emits, beyond the
 // analysts' scalar allowlist.
 var internalFuncs = map[string]bool{
-	"count_star": true, "count": true, "sum": true, "hash": true, "row_number": true, "random": true,
+	"count_star": true, "count": true, "sum": true, "hash": true, "row_number": true, "random": true, "xor": true, "any_value": true,
 	"list_max": true, "min": true, ">>": true, "len": true,
 }
 
@@ -311,6 +311,9 @@ func fixPoint(an *Analysis, rel *scopeRel, quantiles bool) error {
 	if want := unitID(an).sql(); cols["__u"] != want {
 		return internal("bounded SQL unit %s, want %s", cols["__u"], want)
 	}
+	if want := unitHash(an).sql(); cols["__uh"] != want {
+		return internal("bounded SQL unit hash %s, want %s", cols["__uh"], want)
+	}
 	for i, g := range an.groups {
 		if got, want := cols[fmt.Sprintf("__k%d", i)], guard(g).sql(); got != want {
 			return internal("bounded SQL key %d is %s, want %s", i, got, want)
@@ -378,13 +381,13 @@ func (c relCatalog) Get(id string) (*sluice.Dataset, error) {
 }
 
 // catalogOf is the catalog the bounded SQL's row stage re-analyses under:
-// the analysis's datasets, with the unit id of their prepared files as a
-// second unit column (see unitIDSQL).
+// the analysis's datasets, with the unit number and hash of their prepared
+// files as unit columns (see unitID and unitHash).
 func catalogOf(an *Analysis) Catalog {
 	c := relCatalog{}
 	for _, r := range an.rels {
 		d := *r.ds
-		d.Columns = append(slices.Clip(d.Columns), unitIDColumn)
+		d.Columns = append(slices.Clip(d.Columns), unitIDColumn, unitHashColumn)
 		c[strings.ToLower(r.ds.ID)] = &d
 	}
 	return c

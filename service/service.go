@@ -418,11 +418,14 @@ func (s *Service) sandboxFor(ctx context.Context, ex *Explanation) (sb *sandbox.
 		}
 		cols := ex.bounded.Tables[id]
 		if exp := ex.exposed[id]; len(exp) > 0 {
-			// What the grant exposes, and the prepared file's unit id,
-			// which the bounded SQL groups on.
+			// What the grant exposes, and the prepared file's unit
+			// number and hash, which the bounded SQL groups on and draws
+			// groups from.
 			cols = exp
-			if !slices.Contains(cols, sluice.UnitIDColumn) {
-				cols = append(slices.Clip(cols), sluice.UnitIDColumn)
+			for _, c := range []string{sluice.UnitIDColumn, sluice.UnitHashColumn} {
+				if !slices.Contains(cols, c) {
+					cols = append(slices.Clip(cols), c)
+				}
 			}
 		}
 		tables = append(tables, sandbox.Table{Name: id, File: file, Columns: cols})

@@ -20,7 +20,7 @@ import (
 
 // prepareFormat names the layout of prepared files. Changing how Prepare
 // builds a file changes this, so files built the old way are not reused.
-const prepareFormat = "sluice-prepared-v2"
+const prepareFormat = "sluice-prepared-v3"
 
 // PreparedTable is the name of the one table of a prepared file.
 const PreparedTable = "data"
@@ -37,7 +37,8 @@ const PreparedTable = "data"
 // the manifest's columns, cast to the manifest's types (a manifest column
 // missing from the Parquet file is an EINVALID error naming it), and
 // sluice.UnitIDColumn, a dense number for each unit value, on which the
-// bounded SQL groups.
+// bounded SQL groups, and sluice.UnitHashColumn, the value's hash, from
+// which it draws each unit's groups.
 //
 // The file is built under a temporary name in cacheDir and renamed into place,
 // so a half-written file is never visible. Concurrent calls for the same file
@@ -176,8 +177,8 @@ func build(ctx context.Context, d *sluice.Dataset, src, dst string) (err error) 
 	if err != nil {
 		return err
 	}
-	q := fmt.Sprintf("CREATE TABLE %s AS SELECT %s, CAST(__ids.id AS %s) AS %s FROM %s AS s LEFT JOIN temp.__ids ON CAST(s.%s AS %s) = __ids.u",
-		PreparedTable, strings.Join(selects, ", "), idType, quoteIdent(sluice.UnitIDColumn), read, quoteIdent(unit.Name), unit.Type)
+	q := fmt.Sprintf("CREATE TABLE %s AS SELECT %s, CAST(__ids.id AS %s) AS %s, __ids.h AS %s FROM %s AS s LEFT JOIN temp.__ids ON CAST(s.%s AS %s) = __ids.u",
+		PreparedTable, strings.Join(selects, ", "), idType, quoteIdent(sluice.UnitIDColumn), quoteIdent(sluice.UnitHashColumn), read, quoteIdent(unit.Name), unit.Type)
 	if _, err := conn.ExecContext(ctx, q); err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
@@ -194,12 +195,12 @@ func build(ctx context.Context, d *sluice.Dataset, src, dst string) (err error) 
 }
 
 // unitIDs numbers the distinct non-NULL values of the unit column of
-// relation read, in their order, from 1, into the temporary table __ids (u,
-// id), and returns the SQL type that holds the numbers: INTEGER, or BIGINT
+// relation read, in their order, from 1, and hashes them, into the
+// temporary table __ids (u, id, h), and returns the SQL type that holds the numbers: INTEGER, or BIGINT
 // past 2^31 - 1 units. The numbering is a function of the file alone, so an
 // unchanged file is rebuilt to the same content.
 func unitIDs(ctx context.Context, conn *sql.Conn, read string, unit *sluice.Column) (string, error) {
-	q := fmt.Sprintf("CREATE TEMP TABLE __ids AS SELECT u, row_number() OVER (ORDER BY u) AS id FROM (SELECT DISTINCT CAST(%s AS %s) AS u FROM %s) WHERE u IS NOT NULL",
+	q := fmt.Sprintf("CREATE TEMP TABLE __ids AS SELECT u, row_number() OVER (ORDER BY u) AS id, hash(u) AS h FROM (SELECT DISTINCT CAST(%s AS %s) AS u FROM %s) WHERE u IS NOT NULL",
 		quoteIdent(unit.Name), unit.Type, read)
 	if _, err := conn.ExecContext(ctx, q); err != nil {
 		return "", fmt.Errorf("number the units: %w", err)

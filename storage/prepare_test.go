@@ -92,7 +92,7 @@ func TestPrepareBuildsOnce(t *testing.T) {
 	if n != 100 {
 		t.Errorf("rows = %d, want 100", n)
 	}
-	want := map[string]string{"credit_code": "VARCHAR", "month": "DATE", "tax_paid": "DECIMAL(18,2)", sluice.UnitIDColumn: "INTEGER"}
+	want := map[string]string{"credit_code": "VARCHAR", "month": "DATE", "tax_paid": "DECIMAL(18,2)", sluice.UnitIDColumn: "INTEGER", sluice.UnitHashColumn: "UBIGINT"}
 	if len(types) != len(want) {
 		t.Errorf("columns = %v, want %v", types, want)
 	}
@@ -300,7 +300,8 @@ func TestPrepareChecksKey(t *testing.T) {
 }
 
 // The unit ids number the unit's values densely, in their order, one number
-// a value; a NULL unit has none; no row is lost or repeated by the join.
+// a value; the unit hash is the hash of the value alone; a NULL unit has
+// neither; no row is lost or repeated by the join.
 func TestPrepareNumbersUnits(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -330,6 +331,13 @@ func TestPrepareNumbersUnits(t *testing.T) {
 	}
 	if rows != 200 || nullIDs != 20 {
 		t.Errorf("%d rows, %d without a unit id; want 200 and the 20 with a NULL unit", rows, nullIDs)
+	}
+	var badHashes int64
+	if err := db.QueryRow(`SELECT count(*) FROM p.data WHERE __unit_hash IS DISTINCT FROM CASE WHEN credit_code IS NOT NULL THEN hash(credit_code) END`).Scan(&badHashes); err != nil {
+		t.Fatal(err)
+	}
+	if badHashes != 0 {
+		t.Errorf("%d rows whose unit hash is not the hash of their unit's value (NULL for a NULL unit)", badHashes)
 	}
 	if units != 13 || ids != units || idsPerUnit != 1 || lo != 1 || hi != units || misordered != 0 {
 		t.Errorf("%d units got %d ids (at most %d a unit) from %d to %d, %d pairs out of order; want one each, 1 to %d, in order",
