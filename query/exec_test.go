@@ -62,9 +62,15 @@ func runBounded(t *testing.T, conn *sql.Conn, q string, ob sluice.Obligations) (
 	if err := p.Verify(context.Background(), an, b, cat); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := conn.QueryContext(context.Background(), b.SQL)
+	return an, queryAll(t, conn, b.SQL)
+}
+
+// queryAll runs q and returns its rows.
+func queryAll(t *testing.T, conn *sql.Conn, q string) [][]any {
+	t.Helper()
+	rows, err := conn.QueryContext(context.Background(), q)
 	if err != nil {
-		t.Fatalf("run %s: %v", b.SQL, err)
+		t.Fatalf("run %s: %v", q, err)
 	}
 	defer rows.Close()
 	cols, _ := rows.Columns()
@@ -80,7 +86,10 @@ func runBounded(t *testing.T, conn *sql.Conn, q string, ob sluice.Obligations) (
 		}
 		out = append(out, v)
 	}
-	return an, out
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func num(v any) float64 {

@@ -110,21 +110,7 @@ func TestL0ChoiceIgnoresOtherUnits(t *testing.T) {
 			t.Fatal(err)
 		}
 		run, _ := b.Executable()
-		rows, err := c.QueryContext(ctx, run)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			v := make([]any, len(cols))
-			ptr := make([]any, len(cols))
-			for i := range v {
-				ptr[i] = &v[i]
-			}
-			if err := rows.Scan(ptr...); err != nil {
-				t.Fatal(err)
-			}
+		for _, v := range queryAll(t, c, run) {
 			if v[0] == "a" {
 				return num(v[2])
 			}
