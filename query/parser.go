@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -25,6 +26,15 @@ type Parser struct {
 	ser *serializer
 	// verified remembers bounded statements that passed Verify.
 	verified *lru.Cache[[sha256.Size]byte, struct{}]
+	// layouts remembers the renderer's stages after a row stage (up to
+	// their numbers) that passed Verify in a whole statement: a statement
+	// of a known layout re-parses only its row stage (see layoutKey).
+	layouts *lru.Cache[[sha256.Size]byte, struct{}]
+	// tail is what json_serialize_sql writes after the row stage of a
+	// rowStageStatement, as a function of the row stage's length.
+	tail tailTemplate
+	// parsed counts the bytes of SQL sent to DuckDB's parser (for tests).
+	parsed atomic.Int64
 }
 
 // verifiedShapes is how many verified statements a Parser remembers.
@@ -41,7 +51,17 @@ func NewParser(ctx context.Context) (*Parser, error) {
 		ser.close()
 		return nil, fmt.Errorf("parser cache: %w", err)
 	}
-	return &Parser{ser: ser, verified: verified}, nil
+	layouts, err := lru.New[[sha256.Size]byte, struct{}](verifiedShapes)
+	if err != nil {
+		ser.close()
+		return nil, fmt.Errorf("parser cache: %w", err)
+	}
+	p := &Parser{ser: ser, verified: verified, layouts: layouts}
+	if p.tail, err = p.rowStageTail(ctx); err != nil {
+		ser.close()
+		return nil, err
+	}
+	return p, nil
 }
 
 // Close releases the parser's DuckDB instance.
@@ -62,6 +82,7 @@ func (p *Parser) parse(ctx context.Context, text string) (node, error) {
 	if strings.TrimSpace(text) == "" {
 		return nil, refuse("sql.empty", 0, "the query is empty")
 	}
+	p.parsed.Add(int64(len(text)))
 	out, err := p.ser.serialize(ctx, text)
 	if err != nil {
 		return nil, err
@@ -135,6 +156,7 @@ func isEmpty(v any) bool {
 // serialize returns the JSON parse tree of SQL that must parse: exactly one
 // SELECT statement.
 func (p *Parser) serialize(ctx context.Context, text string) ([]byte, error) {
+	p.parsed.Add(int64(len(text)))
 	out, err := p.ser.serialize(ctx, text)
 	if err != nil {
 		return nil, err

@@ -28,11 +28,11 @@ func newSerializer(t *testing.T) *serializer {
 // when it opened, before any text reached it.
 func TestSerializerLocked(t *testing.T) {
 	s := newSerializer(t)
-	c, err := s.get()
-	if err != nil {
-		t.Fatal(err)
+	var conn bindings.Connection
+	if bindings.Connect(s.db, &conn) == bindings.StateError {
+		t.Fatal("cannot connect")
 	}
-	defer s.put(c, true)
+	defer bindings.Disconnect(&conn)
 	for _, q := range []string{
 		"SET enable_external_access = true",
 		"SET lock_configuration = false",
@@ -40,7 +40,7 @@ func TestSerializerLocked(t *testing.T) {
 		"SELECT * FROM read_text('/etc/hostname')",
 	} {
 		var res bindings.Result
-		state := bindings.Query(c.conn, q, &res)
+		state := bindings.Query(conn, q, &res)
 		msg := bindings.ResultError(&res)
 		bindings.DestroyResult(&res)
 		if state != bindings.StateError {

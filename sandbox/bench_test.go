@@ -34,3 +34,19 @@ func BenchmarkQuery(b *testing.B) {
 		}
 	}
 }
+
+// rowStageSQL is like the row stage of a rewrite: the unit, a key and two
+// clamped measures.
+const rowStageSQL = `SELECT t1."unit" AS __u, try(t1."dim") AS __k0, CASE WHEN (t1."amount" < 0) THEN TRY_CAST(0 AS DECIMAL(18,2)) WHEN (t1."amount" > 5000000) THEN TRY_CAST(5000000 AS DECIMAL(18,2)) ELSE TRY_CAST(t1."amount" AS DECIMAL(18,2)) END AS __x1, CASE WHEN (t1."amount" < 0) THEN TRY_CAST(0 AS DECIMAL(18,2)) WHEN (t1."amount" > 1000000) THEN TRY_CAST(1000000 AS DECIMAL(18,2)) ELSE TRY_CAST(t1."amount" AS DECIMAL(18,2)) END AS __x2 FROM "t" AS t1 WHERE try((t1."unit" IS NOT NULL))`
+
+// BenchmarkSerializePlan measures the bound-plan serialization a new query
+// shape pays for each row stage.
+func BenchmarkSerializePlan(b *testing.B) {
+	s, _ := openFixture(b, Config{})
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := s.SerializePlan(ctx, rowStageSQL); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
