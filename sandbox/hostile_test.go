@@ -18,9 +18,10 @@ const (
 	configLocked = "the configuration has been locked"
 )
 
-// TestLockRefusesHostileSQL runs hostile statements directly through Query,
-// as if query analysis had let them through, and requires the locked
-// instance to refuse each for the expected reason.
+// TestLockRefusesHostileSQL runs hostile statements directly, as if query
+// analysis had let them through and Query ran statements other than
+// SELECT, and requires the locked instance to refuse each for the
+// expected reason.
 func TestLockRefusesHostileSQL(t *testing.T) {
 	s, _ := openFixture(t, Config{})
 	outside := t.TempDir()
@@ -53,7 +54,7 @@ func TestLockRefusesHostileSQL(t *testing.T) {
 		{"SELECT secret_name FROM t", `Referenced column "secret_name" not found`},
 	} {
 		t.Run(tc.sql, func(t *testing.T) {
-			_, err := s.Query(context.Background(), tc.sql)
+			_, err := s.queryAny(context.Background(), tc.sql)
 			wantEngineRefusal(t, err)
 			if cause := Cause(err).Error(); !strings.Contains(cause, tc.cause) {
 				t.Errorf("cause %q does not contain %q", cause, tc.cause)
@@ -72,7 +73,7 @@ func TestLockRefusesHostileSQL(t *testing.T) {
 		t.Errorf("settings changed: %v", got)
 	}
 	// The sandbox still answers.
-	if got := single(t, mustQuery(t, s, "SELECT count(*) FROM t")); got != int64(fixtureRows) {
+	if got := single(t, mustQueryAny(t, s, "SELECT count(*) FROM t")); got != int64(fixtureRows) {
 		t.Errorf("count = %v", got)
 	}
 }
@@ -90,38 +91,42 @@ func TestLockKnownGaps(t *testing.T) {
 		// that (SET schema/search_path only changes the default for
 		// unqualified names). The bound-plan check sees these scans: same
 		// catalog as the view, but unauthorised columns.
-		got := single(t, mustQuery(t, s, "SELECT secret_name FROM ds0.main.data WHERE unit = 7"))
+		got := single(t, mustQueryAny(t, s, "SELECT secret_name FROM ds0.main.data WHERE unit = 7"))
 		if got != "secret_7" {
 			t.Errorf("got %v", got)
 		}
-		got = single(t, mustQuery(t, s, "SELECT secret_name FROM ds0.data WHERE unit = 7"))
+		got = single(t, mustQueryAny(t, s, "SELECT secret_name FROM ds0.data WHERE unit = 7"))
 		if got != "secret_7" {
 			t.Errorf("got %v", got)
 		}
 	})
 	t.Run("dynamic SQL with query()", func(t *testing.T) {
-		got := single(t, mustQuery(t, s, "SELECT * FROM query('SELECT secret_name FROM ds0.main.' || 'data WHERE unit = 8')"))
+		got := single(t, mustQueryAny(t, s, "SELECT * FROM query('SELECT secret_name FROM ds0.main.' || 'data WHERE unit = 8')"))
 		if got != "secret_8" {
 			t.Errorf("got %v", got)
 		}
 	})
 	t.Run("SET VARIABLE", func(t *testing.T) {
-		mustQuery(t, s, "SET VARIABLE leak = 42")
-		if got := single(t, mustQuery(t, s, "SELECT getvariable('leak')")); got != int64(42) {
+		mustQueryAny(t, s, "SET VARIABLE leak = 42")
+		if got := single(t, mustQueryAny(t, s, "SELECT getvariable('leak')")); got != int64(42) {
 			t.Errorf("got %v", got)
 		}
 	})
-	t.Run("ATTACH memory", func(t *testing.T) {
-		mustQuery(t, s, "ATTACH ':memory:' AS scratch")
-		mustQuery(t, s, "CREATE TABLE scratch.copy AS SELECT * FROM t")
+	t.Run("temporary tables", func(t *testing.T) {
+		// The catalog is read-only, and so is every database the instance
+		// would create (ATTACH ':memory:' is refused), but a connection's
+		// temporary objects live in memory, spilled under the temp limit.
+		_, err := s.queryAny(ctx, "ATTACH ':memory:' AS scratch")
+		wantEngineRefusal(t, err)
+		mustQueryAny(t, s, "CREATE TEMP TABLE copy AS SELECT * FROM t")
 	})
 	t.Run("COPY into the private temp dir", func(t *testing.T) {
 		leak := filepath.Join(s.tempDir(), "leak.csv")
-		mustQuery(t, s, fmt.Sprintf("COPY (SELECT 42 AS x) TO %s", quoteString(leak)))
+		mustQueryAny(t, s, fmt.Sprintf("COPY (SELECT 42 AS x) TO %s", quoteString(leak)))
 		if _, err := os.Stat(leak); err != nil {
 			t.Fatalf("COPY into the temp dir did not write: %v", err)
 		}
-		if got := single(t, mustQuery(t, s, fmt.Sprintf("SELECT x FROM read_csv(%s)", quoteString(leak)))); got != int64(42) {
+		if got := single(t, mustQueryAny(t, s, fmt.Sprintf("SELECT x FROM read_csv(%s)", quoteString(leak)))); got != int64(42) {
 			t.Errorf("read back %v", got)
 		}
 	})
@@ -133,39 +138,39 @@ func TestLockKnownGaps(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := single(t, mustQuery(t, s, fmt.Sprintf("SELECT size FROM read_blob(%s)", quoteString(file))))
+		got := single(t, mustQueryAny(t, s, fmt.Sprintf("SELECT size FROM read_blob(%s)", quoteString(file))))
 		if got != fi.Size() {
 			t.Errorf("read_blob size = %v, want %d", got, fi.Size())
 		}
 	})
 	t.Run("re-ATTACH the dataset file", func(t *testing.T) {
-		mustQuery(t, s, fmt.Sprintf("ATTACH %s AS again (READ_ONLY)", quoteString(file)))
-		if got := single(t, mustQuery(t, s, "SELECT secret_name FROM again.main.data WHERE unit = 9")); got != "secret_9" {
+		mustQueryAny(t, s, fmt.Sprintf("ATTACH %s AS again (READ_ONLY)", quoteString(file)))
+		if got := single(t, mustQueryAny(t, s, "SELECT secret_name FROM again.main.data WHERE unit = 9")); got != "secret_9" {
 			t.Errorf("got %v", got)
 		}
 	})
 	t.Run("write beside the dataset file", func(t *testing.T) {
 		// The .wal paths of attached files are allowed paths too.
-		mustQuery(t, s, fmt.Sprintf("COPY (SELECT 1 AS x) TO %s (FORMAT csv)", quoteString(file+".wal")))
+		mustQueryAny(t, s, fmt.Sprintf("COPY (SELECT 1 AS x) TO %s (FORMAT csv)", quoteString(file+".wal")))
 		if _, err := os.Stat(file + ".wal"); err != nil {
 			t.Errorf("no .wal written: %v", err)
 		}
 		// The file itself is not writable: COPY writes a temp file first.
-		_, err := s.Query(ctx, fmt.Sprintf("COPY (SELECT 1 AS x) TO %s (FORMAT csv)", quoteString(file)))
+		_, err := s.queryAny(ctx, fmt.Sprintf("COPY (SELECT 1 AS x) TO %s (FORMAT csv)", quoteString(file)))
 		wantEngineRefusal(t, err)
 	})
 	t.Run("setseed", func(t *testing.T) {
 		var draws []any
 		for range 2 {
-			mustQuery(t, s, "SELECT setseed(0.5)")
-			draws = append(draws, single(t, mustQuery(t, s, "SELECT random()")))
+			mustQueryAny(t, s, "SELECT setseed(0.5)")
+			draws = append(draws, single(t, mustQueryAny(t, s, "SELECT random()")))
 		}
 		if draws[0] != draws[1] {
 			t.Errorf("random() after setseed differs: %v", draws)
 		}
 	})
 	t.Run("error() carries row values, our error does not", func(t *testing.T) {
-		_, err := s.Query(ctx, "SELECT error((SELECT secret_name FROM ds0.main.data WHERE unit = 7))")
+		_, err := s.queryAny(ctx, "SELECT error((SELECT secret_name FROM ds0.main.data WHERE unit = 7))")
 		wantEngineRefusal(t, err)
 		if strings.Contains(err.Error(), "secret_7") {
 			t.Errorf("returned error leaks the row value: %v", err)
@@ -178,10 +183,13 @@ func TestLockKnownGaps(t *testing.T) {
 		}
 	})
 	t.Run("DDL persists across queries", func(t *testing.T) {
-		// The in-memory catalog is writable: a query can redefine a view
-		// and later queries on the same Sandbox see it.
-		mustQuery(t, s, "CREATE OR REPLACE VIEW t AS SELECT secret_name FROM ds0.main.data")
-		res := mustQuery(t, s, "SELECT * FROM t LIMIT 1")
+		// The catalog's views cannot be replaced, but a temporary view of
+		// the same name hides one: later queries on the same Sandbox see
+		// it.
+		_, err := s.queryAny(ctx, "CREATE OR REPLACE VIEW t AS SELECT secret_name FROM ds0.main.data")
+		wantEngineRefusal(t, err)
+		mustQueryAny(t, s, "CREATE OR REPLACE TEMP VIEW t AS SELECT secret_name FROM ds0.main.data")
+		res := mustQueryAny(t, s, "SELECT * FROM t LIMIT 1")
 		if len(res.Columns) != 1 || res.Columns[0] != "secret_name" {
 			t.Errorf("columns = %v", res.Columns)
 		}
@@ -203,7 +211,7 @@ func TestDisableFileSystem(t *testing.T) {
 		"SELECT * FROM read_text('/etc/hostname')",
 		"SET disabled_filesystems = ''",
 	} {
-		_, err := s.Query(ctx, q)
+		_, err := s.queryAny(ctx, q)
 		wantEngineRefusal(t, err)
 		if c := Cause(err).Error(); !strings.Contains(c, disabled) && !strings.Contains(c, configLocked) {
 			t.Errorf("%s: cause %q", q, c)
@@ -213,11 +221,11 @@ func TestDisableFileSystem(t *testing.T) {
 		t.Errorf(".wal written: %v", err)
 	}
 	// The attached data stays readable.
-	if got := single(t, mustQuery(t, s, "SELECT sum(amount) FROM t")); got != 749250.0 {
+	if got := single(t, mustQueryAny(t, s, "SELECT sum(amount) FROM t")); got != 749250.0 {
 		t.Errorf("sum = %v", got)
 	}
 	// The remaining gaps are unaffected, e.g. the attached catalog.
-	if got := single(t, mustQuery(t, s, "SELECT secret_name FROM ds0.main.data WHERE unit = 3")); got != "secret_3" {
+	if got := single(t, mustQueryAny(t, s, "SELECT secret_name FROM ds0.main.data WHERE unit = 3")); got != "secret_3" {
 		t.Errorf("got %v", got)
 	}
 }

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"database/sql/driver"
 	"encoding/hex"
@@ -11,12 +12,12 @@ import (
 	"math"
 	"math/big"
 	"strconv"
-	"strings"
 	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"sluice"
+	"sluice/duckc"
 )
 
 // Rules of the errors Query and SerializePlan return.
@@ -29,6 +30,7 @@ const (
 	RulePlan       = "sandbox.plan"        // json_serialize_plan could not plan the SQL
 	RuleBind       = "sandbox.bind"        // DuckDB could not bind or plan the statement: nothing was read
 	RuleClosed     = "sandbox.closed"      // the Sandbox is closed
+	RuleStatement  = "sandbox.statement"   // a statement other than SELECT
 )
 
 // errClosed is returned by the methods of a closed Sandbox.
@@ -106,8 +108,12 @@ func classify(ctx context.Context, err error) error {
 // RuleTimeout, RuleCanceled, RuleResultRows, RuleResultType or RuleExecution.
 // They never contain DuckDB's message; Cause returns it for logs.
 func (s *Sandbox) Query(ctx context.Context, sql string) (*Result, error) {
+	return s.query(ctx, sql, true)
+}
+
+func (s *Sandbox) query(ctx context.Context, sql string, selectOnly bool) (*Result, error) {
 	res := &Result{}
-	err := s.Each(ctx, sql, func(cols, types []string) {
+	err := s.each(ctx, sql, selectOnly, func(cols, types []string) {
 		res.Columns, res.Types = cols, types
 	}, func(row []any) error {
 		if len(res.Rows) == s.cfg.MaxResultRows {
@@ -134,6 +140,12 @@ func (s *Sandbox) Query(ctx context.Context, sql string) (*Result, error) {
 // first row is read (duckdb-go materialises the result); reading the rows
 // and fn are not interrupted by it.
 func (s *Sandbox) Each(ctx context.Context, sql string, columns func(names, types []string), fn func(row []any) error) error {
+	return s.each(ctx, sql, true, columns, fn)
+}
+
+// each is Each; selectOnly false lets a statement of any type run (for
+// the tests of what the lock alone stops).
+func (s *Sandbox) each(ctx context.Context, sql string, selectOnly bool, columns func(names, types []string), fn func(row []any) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 
@@ -150,13 +162,13 @@ func (s *Sandbox) Each(ctx context.Context, sql string, columns func(names, type
 		if !ok {
 			return fail(sluice.EINTERNAL, RuleExecution, "query failed in the sandbox", fmt.Errorf("sandbox: unexpected driver connection %T", dc))
 		}
-		return s.run(ctx, c, sql, columns, fn)
+		return s.run(ctx, c, sql, selectOnly, columns, fn)
 	})
 }
 
 // run prepares and executes one statement on the driver connection and
 // passes its converted rows to fn.
-func (s *Sandbox) run(ctx context.Context, c driver.Conn, sql string, columns func(names, types []string), fn func(row []any) error) error {
+func (s *Sandbox) run(ctx context.Context, c driver.Conn, sql string, selectOnly bool, columns func(names, types []string), fn func(row []any) error) error {
 	// driver.Conn.Prepare (unlike PrepareContext) refuses multi-statement
 	// strings without executing any of them.
 	stmt, err := c.Prepare(sql)
@@ -170,6 +182,22 @@ func (s *Sandbox) run(ctx context.Context, c driver.Conn, sql string, columns fu
 		return classify(ctx, err)
 	}
 	defer stmt.Close()
+	if selectOnly {
+		// Only a SELECT runs: no DDL, SET, ATTACH, COPY, PRAGMA or the
+		// like, which could change what later statements on this
+		// connection bind to (a temporary view hiding a table, a search
+		// path) beyond what the plan checks, on another connection of the
+		// instance, can see.
+		typed, ok := stmt.(interface {
+			StatementType() (duckdb.StmtType, error)
+		})
+		if !ok {
+			return fail(sluice.EINTERNAL, RuleExecution, "query failed in the sandbox", fmt.Errorf("sandbox: statement %T has no type", stmt))
+		}
+		if t, err := typed.StatementType(); err != nil || t != duckdb.STATEMENT_TYPE_SELECT {
+			return fail(sluice.EINVALID, RuleStatement, "only a SELECT statement runs in the sandbox", fmt.Errorf("statement type %v (%v)", t, err))
+		}
+	}
 	qs, ok := stmt.(driver.StmtQueryContext)
 	if !ok {
 		return fail(sluice.EINTERNAL, RuleExecution, "query failed in the sandbox", fmt.Errorf("sandbox: statement %T cannot query with a context", stmt))
@@ -339,32 +367,32 @@ func (s *Sandbox) serializePlan(ctx context.Context, sql string, optimize bool) 
 		i = 1
 	}
 	if s.planStmts[i] == nil {
-		st, err := s.conn.PrepareContext(ctx, planSQL[i])
+		st, err := duckc.Prepare(s.native, planSQL[i])
 		if err != nil {
 			return nil, classify(ctx, err)
 		}
 		s.planStmts[i] = st
 	}
-	var text string
-	if err := s.planStmts[i].QueryRowContext(ctx, sql).Scan(&text); err != nil {
+	out, err := s.planStmts[i].Call(ctx, sql)
+	if err != nil {
 		return nil, classify(ctx, err)
 	}
 	// A plan runs to tens of kilobytes: only a failure is decoded, for its
 	// message (the caller checks a plan's layout; see query.CheckBoundPlan).
-	if strings.HasPrefix(text, `{"error":false,`) {
-		return []byte(text), nil
+	if bytes.HasPrefix(out, []byte(`{"error":false,`)) {
+		return out, nil
 	}
 	var head struct {
 		Error        bool   `json:"error"`
 		ErrorType    string `json:"error_type"`
 		ErrorMessage string `json:"error_message"`
 	}
-	if err := json.Unmarshal([]byte(text), &head); err != nil {
+	if err := json.Unmarshal(out, &head); err != nil {
 		return nil, fail(sluice.EINTERNAL, RulePlan, "query could not be planned", fmt.Errorf("decode plan: %w", err))
 	}
 	if head.Error {
 		return nil, fail(sluice.EINVALID, RulePlan, "query could not be planned",
 			fmt.Errorf("json_serialize_plan: %s: %s", head.ErrorType, head.ErrorMessage))
 	}
-	return []byte(text), nil
+	return out, nil
 }

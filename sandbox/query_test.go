@@ -2,7 +2,11 @@ package sandbox
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -149,5 +153,42 @@ func TestDecimalsStayDistinct(t *testing.T) {
 		if got := res.Rows[i][0]; got != w {
 			t.Errorf("row %d: %#v, want %#v", i, got, w)
 		}
+	}
+}
+
+// Query runs only SELECT statements: anything else is refused before it
+// runs, and changes nothing later statements see.
+func TestQueryRunsOnlySelect(t *testing.T) {
+	s, file := openFixture(t, Config{})
+	ctx := context.Background()
+	for _, q := range []string{
+		"SET VARIABLE leak = 42",
+		"CREATE TEMP VIEW t AS SELECT 1 AS unit",
+		"CREATE OR REPLACE TEMP MACRO least(a, b) AS a",
+		"SET search_path = 'temp'",
+		"ATTACH ':memory:' AS scratch",
+		fmt.Sprintf("ATTACH %s AS again (READ_ONLY)", quoteString(file)),
+		"COPY (SELECT 1 AS x) TO '" + filepath.Join(s.tempDir(), "x.csv") + "'",
+		"PRAGMA threads = 1",
+		"EXPLAIN SELECT * FROM t",
+		"INSTALL httpfs",
+		"CALL pragma_version()",
+		"USE ds0",
+	} {
+		_, err := s.Query(ctx, q)
+		var e *sluice.Error
+		if !errors.As(err, &e) || e.Rule != RuleStatement {
+			t.Errorf("%s: got %v, want rule %s", q, err, RuleStatement)
+		}
+	}
+	// The view is still the catalog's, and nothing was written.
+	if got := mustQuery(t, s, "SELECT count(*) FROM t").Rows[0][0]; got != int64(fixtureRows) {
+		t.Errorf("count = %v, want %d", got, fixtureRows)
+	}
+	if _, err := os.Stat(filepath.Join(s.tempDir(), "x.csv")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("COPY wrote: %v", err)
+	}
+	for _, q := range []string{"FROM t LIMIT 1", "VALUES (1)", "WITH x AS (SELECT 1 AS a) SELECT a FROM x", "SELECT 1 UNION ALL SELECT 2"} {
+		mustQuery(t, s, q)
 	}
 }

@@ -1,26 +1,30 @@
-// Package sandbox runs already-rewritten SQL in a locked-down, in-memory
-// DuckDB instance.
+// Package sandbox runs already-rewritten SQL in a locked-down DuckDB
+// instance.
 //
-// Each Sandbox is one fresh DuckDB instance with one connection. Open attaches
-// the authorised dataset files read-only, exposes each through a view that
-// selects only the authorised columns, and then locks the instance:
+// Each Sandbox is one fresh DuckDB instance. Open writes, in a private
+// directory, a catalog file holding one view per authorised dataset that
+// selects only the authorised columns, opens the instance on it read-only,
+// attaches the dataset files read-only, and then locks the instance:
 // external access is switched off (enable_external_access=false), extension
 // auto-install/auto-load, community and unsigned extensions and persistent
 // secrets are off, and the configuration is frozen (lock_configuration=true).
-// Open reads the settings back and fails closed if any differs.
+// Open reads the settings back and fails closed if any differs. Query runs
+// one SELECT statement and nothing else; the plan checks (SerializePlan)
+// bind in the same instance through a second handle and DuckDB's C API.
 //
 // The lock is defence in depth, not a sandbox. DuckDB's own security model
-// treats SQL as code; several things survive the lock (dynamic SQL through
-// query(), SET VARIABLE, ATTACH ':memory:', DDL in the in-memory catalog,
-// writes into the private temp directory, reading the raw bytes of the
-// attached dataset files with read_blob, the attached catalogs being reachable
-// by name, setseed, row values in error messages). Query analysis must refuse
-// all of those before SQL reaches a Sandbox, and the bound-plan check
-// (SerializePlan, Source) should confirm it; the tests named *KnownGap* pin
-// down exactly what the lock does and does not stop. Config.DisableFileSystem
-// closes the local-file gaps at the price of spilling. What the Sandbox
-// guarantees on its own is that errors it returns never carry DuckDB's text,
-// and that Query never runs more than one statement.
+// treats SQL as code; several things survive the lock and the SELECT-only
+// rule (dynamic SQL through query(), reading the raw bytes of the attached
+// dataset files with read_blob, the attached catalogs being reachable by
+// name, setseed, row values in error messages), and more survive the lock
+// alone (SET VARIABLE, temporary tables and views, writes into the private
+// temp directory). Query analysis must refuse all of those before SQL
+// reaches a Sandbox, and the bound-plan check (SerializePlan, Source)
+// should confirm it; the tests named *KnownGap* pin down exactly what the
+// lock does and does not stop. Config.DisableFileSystem closes the
+// local-file gaps at the price of spilling. What the Sandbox guarantees on
+// its own is that errors it returns never carry DuckDB's text, and that
+// Query never runs more than one statement, nor one that is not a SELECT.
 package sandbox
 
 import (
@@ -39,7 +43,10 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	bindings "github.com/duckdb/duckdb-go-bindings"
 	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"sluice/duckc"
 )
 
 // Defaults for the zero fields of a Config.
@@ -162,9 +169,11 @@ type Sandbox struct {
 	closed bool
 	db     *sql.DB
 	conn   *sql.Conn
-	// planStmts are planSQL's statements, prepared on first use (a new
-	// query shape pays its plan checks, and preparing was a fifth of them).
-	planStmts [2]*sql.Stmt
+	// native is a second handle on the same instance, for DuckDB's C API;
+	// planStmts are planSQL's statements on it, prepared on first use.
+	native     bindings.Database
+	nativeOpen bool
+	planStmts  [2]*duckc.Stmt
 }
 
 // ScratchDB opens a locked-down sandbox with default limits and no tables,
@@ -173,10 +182,10 @@ func ScratchDB(ctx context.Context) (*Sandbox, error) {
 	return Open(ctx, Config{}, nil)
 }
 
-// Open starts a fresh in-memory DuckDB instance limited by cfg, attaches the
-// tables' files read-only, creates one view per table exposing only its
-// authorised columns, locks the instance down and verifies the lock. On any
-// failure it releases everything it created and returns an error.
+// Open starts a fresh DuckDB instance limited by cfg on a read-only catalog
+// of one view per table exposing only its authorised columns, attaches the
+// tables' files read-only, locks the instance down and verifies the lock.
+// On any failure it releases everything it created and returns an error.
 func Open(ctx context.Context, cfg Config, tables []Table) (*Sandbox, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -203,7 +212,16 @@ func (s *Sandbox) tempDir() string      { return filepath.Join(s.root, "tmp") }
 func (s *Sandbox) extensionDir() string { return filepath.Join(s.root, "extensions") }
 func (s *Sandbox) secretDir() string    { return filepath.Join(s.root, "secrets") }
 
-// start opens the instance, loads the tables and locks down.
+// start writes the catalog file, opens the instance, attaches the tables'
+// files and locks down.
+//
+// The instance's main database is a file in the private directory holding
+// only the views, opened read-only: a statement can create nothing in it
+// (only temporary objects, in memory and spilled under the temp limit), and
+// a second handle on the same instance can be had through DuckDB's instance
+// cache, which shares file databases by path. The plan checks use that
+// handle, through DuckDB's C API (see SerializePlan); an in-memory
+// instance could not be shared so.
 func (s *Sandbox) start(ctx context.Context, plan *tablePlan) error {
 	// The spill directory must not contain the extension and secret
 	// directories: DuckDB adds it to allowed_directories when external access
@@ -213,12 +231,16 @@ func (s *Sandbox) start(ctx context.Context, plan *tablePlan) error {
 			return fmt.Errorf("sandbox: create private directory: %w", err)
 		}
 	}
+	if err := s.writeCatalog(plan); err != nil {
+		return err
+	}
 
 	// Startup options. enable_external_access and lock_configuration are not
 	// here: duckdb-go applies DSN options in map order, so external access
 	// could go off before temp_directory is set, and a locked configuration
 	// would refuse the steps below.
 	v := url.Values{}
+	v.Set("access_mode", "READ_ONLY")
 	v.Set("threads", strconv.Itoa(s.cfg.Threads))
 	v.Set("memory_limit", s.cfg.MemoryLimit)
 	v.Set("max_temp_directory_size", s.cfg.MaxTempSize)
@@ -234,7 +256,7 @@ func (s *Sandbox) start(ctx context.Context, plan *tablePlan) error {
 	if len(s.cfg.DisabledOptimizers) > 0 {
 		v.Set("disabled_optimizers", strings.Join(s.cfg.DisabledOptimizers, ","))
 	}
-	connector, err := duckdb.NewConnector("?"+v.Encode(), nil) // empty path: a fresh in-memory instance
+	connector, err := duckdb.NewConnector(s.catalogFile()+"?"+v.Encode(), nil)
 	if err != nil {
 		return fmt.Errorf("sandbox: open duckdb: %w", err)
 	}
@@ -243,8 +265,11 @@ func (s *Sandbox) start(ctx context.Context, plan *tablePlan) error {
 	if s.conn, err = s.db.Conn(ctx); err != nil {
 		return fmt.Errorf("sandbox: connect: %w", err)
 	}
+	if err := s.openNative(v); err != nil {
+		return err
+	}
 
-	if err := s.load(ctx, plan); err != nil {
+	if err := s.attach(ctx, plan); err != nil {
 		return err
 	}
 	if err := s.lock(ctx); err != nil {
@@ -253,16 +278,50 @@ func (s *Sandbox) start(ctx context.Context, plan *tablePlan) error {
 	return s.verify(ctx)
 }
 
-// load attaches the files and creates the views. This is trusted host SQL.
-func (s *Sandbox) load(ctx context.Context, plan *tablePlan) error {
+// catalogFile is the instance's main database: the views, nothing else.
+func (s *Sandbox) catalogFile() string { return filepath.Join(s.root, "catalog.duckdb") }
+
+// writeCatalog creates the catalog file in an instance of its own: it
+// attaches each dataset file read-only under the alias the sandbox will
+// give it, checks the authorised columns are there, and creates one view
+// per table exposing only them. This is trusted host SQL.
+func (s *Sandbox) writeCatalog(plan *tablePlan) error {
+	var cfg bindings.Config
+	if bindings.CreateConfig(&cfg) == bindings.StateError {
+		return errors.New("sandbox: write catalog: cannot create a configuration")
+	}
+	defer bindings.DestroyConfig(&cfg)
+	for k, v := range map[string]string{
+		"threads":                      "1",
+		"autoinstall_known_extensions": "false",
+		"autoload_known_extensions":    "false",
+		"allow_community_extensions":   "false",
+		"extension_directory":          s.extensionDir(),
+		"temp_directory":               s.tempDir(),
+	} {
+		if bindings.SetConfig(cfg, k, v) == bindings.StateError {
+			return fmt.Errorf("sandbox: write catalog: cannot set %s", k)
+		}
+	}
+	var db bindings.Database
+	var msg string
+	if bindings.OpenExt(s.catalogFile(), &db, cfg, &msg) == bindings.StateError {
+		return fmt.Errorf("sandbox: write catalog: %s", msg)
+	}
+	defer bindings.Close(&db)
+	var conn bindings.Connection
+	if bindings.Connect(db, &conn) == bindings.StateError {
+		return errors.New("sandbox: write catalog: cannot connect")
+	}
+	defer bindings.Disconnect(&conn)
 	for _, f := range plan.files {
 		q := fmt.Sprintf("ATTACH %s AS %s (TYPE DUCKDB, READ_ONLY)", quoteString(f.path), f.alias)
-		if _, err := s.conn.ExecContext(ctx, q); err != nil {
+		if err := duckc.Exec(conn, q); err != nil {
 			return fmt.Errorf("sandbox: attach %s: %w", f.path, err)
 		}
 	}
 	for _, t := range plan.tables {
-		have, err := s.fileColumns(ctx, t.alias)
+		have, err := fileColumns(conn, t.alias)
 		if err != nil {
 			return fmt.Errorf("sandbox: table %q: %s: %w", t.Name, t.File, err)
 		}
@@ -275,30 +334,75 @@ func (s *Sandbox) load(ctx context.Context, plan *tablePlan) error {
 		}
 		q := fmt.Sprintf("CREATE VIEW main.%s AS SELECT %s FROM %s.main.data",
 			quoteIdent(t.Name), strings.Join(cols, ", "), t.alias)
-		if _, err := s.conn.ExecContext(ctx, q); err != nil {
+		if err := duckc.Exec(conn, q); err != nil {
 			return fmt.Errorf("sandbox: create view %q: %w", t.Name, err)
 		}
 		s.sources[t.Name] = t.alias
+	}
+	for _, f := range plan.files {
+		if err := duckc.Exec(conn, "DETACH "+f.alias); err != nil {
+			return fmt.Errorf("sandbox: detach %s: %w", f.path, err)
+		}
+	}
+	if err := duckc.Exec(conn, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("sandbox: write catalog: %w", err)
 	}
 	return nil
 }
 
 // fileColumns returns the column names of main.data in the attached catalog.
-func (s *Sandbox) fileColumns(ctx context.Context, alias string) (map[string]bool, error) {
-	rows, err := s.conn.QueryContext(ctx, "SELECT * FROM "+alias+".main.data LIMIT 0")
-	if err != nil {
-		return nil, fmt.Errorf("read table main.data: %w", err)
+func fileColumns(conn bindings.Connection, alias string) (map[string]bool, error) {
+	var res bindings.Result
+	defer bindings.DestroyResult(&res)
+	if bindings.Query(conn, "SELECT * FROM "+alias+".main.data LIMIT 0", &res) == bindings.StateError {
+		return nil, fmt.Errorf("read table main.data: %s", bindings.ResultError(&res))
 	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, fmt.Errorf("read table main.data: %w", err)
+	n := int(bindings.ColumnCount(&res))
+	have := make(map[string]bool, n)
+	for i := 0; i < n; i++ {
+		have[bindings.ColumnName(&res, bindings.IdxT(i))] = true
 	}
-	have := make(map[string]bool, len(cols))
-	for _, c := range cols {
-		have[c] = true
+	return have, nil
+}
+
+// attach attaches the tables' files under the aliases the catalog's views
+// name. This is trusted host SQL.
+func (s *Sandbox) attach(ctx context.Context, plan *tablePlan) error {
+	for _, f := range plan.files {
+		q := fmt.Sprintf("ATTACH %s AS %s (TYPE DUCKDB, READ_ONLY)", quoteString(f.path), f.alias)
+		if _, err := s.conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("sandbox: attach %s: %w", f.path, err)
+		}
 	}
-	return have, rows.Close()
+	return nil
+}
+
+// openNative opens the second handle on the instance, with the options
+// duckdb-go opened it with: DuckDB's instance cache hands out the instance
+// of a path only for the same configuration (and verify checks it is the
+// same, locked, instance).
+func (s *Sandbox) openNative(opts url.Values) error {
+	var cfg bindings.Config
+	if bindings.CreateConfig(&cfg) == bindings.StateError {
+		return errors.New("sandbox: open: cannot create a configuration")
+	}
+	defer bindings.DestroyConfig(&cfg)
+	set := map[string]string{"duckdb_api": "go"} // as duckdb-go sets it
+	for k := range opts {
+		set[k] = opts.Get(k)
+	}
+	for k, v := range set {
+		if bindings.SetConfig(cfg, k, v) == bindings.StateError {
+			return fmt.Errorf("sandbox: open: cannot set %s", k)
+		}
+	}
+	var msg string
+	if bindings.GetOrCreateFromCache(duckdb.GetInstanceCache(), s.catalogFile(), &s.native, cfg, &msg) == bindings.StateError {
+		bindings.Close(&s.native)
+		return fmt.Errorf("sandbox: open a second handle: %s", msg)
+	}
+	s.nativeOpen = true
+	return nil
 }
 
 // lock switches external access off and freezes the configuration. Order
@@ -359,6 +463,20 @@ func (s *Sandbox) verify(ctx context.Context) error {
 		if g, ok := got[name]; !ok || g != w {
 			return fmt.Errorf("sandbox: not locked down: %s = %q, want %q", name, g, w)
 		}
+	}
+	// The second handle must be on this instance: it sees the lock taken
+	// through the first.
+	var conn bindings.Connection
+	if bindings.Connect(s.native, &conn) == bindings.StateError {
+		return errors.New("sandbox: connect a second handle")
+	}
+	defer bindings.Disconnect(&conn)
+	row, err := duckc.Query(conn, "SELECT current_setting('lock_configuration')::VARCHAR, current_setting('enable_external_access')::VARCHAR, current_setting('temp_directory')::VARCHAR", 3)
+	if err != nil {
+		return fmt.Errorf("sandbox: read settings through the second handle: %w", err)
+	}
+	if string(row[0]) != "true" || string(row[1]) != "false" || string(row[2]) != s.tempDir() {
+		return fmt.Errorf("sandbox: the second handle is not on the locked instance (lock_configuration %s, enable_external_access %s, temp_directory %s)", row[0], row[1], row[2])
 	}
 	if s.cfg.DisableFileSystem {
 		// disabled_filesystems reads back as '' even when set, so check the
@@ -460,10 +578,11 @@ func (s *Sandbox) Close() error {
 	var errs []error
 	for _, st := range s.planStmts {
 		if st != nil {
-			if err := st.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("sandbox: close statement: %w", err))
-			}
+			st.Close()
 		}
+	}
+	if s.nativeOpen {
+		bindings.Close(&s.native)
 	}
 	if s.conn != nil {
 		if err := s.conn.Close(); err != nil {

@@ -71,6 +71,22 @@ func openFixture(t testing.TB, cfg Config) (*Sandbox, string) {
 	return s, file
 }
 
+// queryAny runs a statement of any type, where Query runs only SELECT:
+// for the tests of what the lock alone stops.
+func (s *Sandbox) queryAny(ctx context.Context, sql string) (*Result, error) {
+	return s.query(ctx, sql, false)
+}
+
+// mustQueryAny is mustQuery through queryAny.
+func mustQueryAny(t testing.TB, s *Sandbox, sql string) *Result {
+	t.Helper()
+	res, err := s.queryAny(context.Background(), sql)
+	if err != nil {
+		t.Fatalf("queryAny(%q): %v; cause: %v", sql, err, Cause(err))
+	}
+	return res
+}
+
 // mustQuery runs sql and fails the test on error.
 func mustQuery(t testing.TB, s *Sandbox, sql string) *Result {
 	t.Helper()
@@ -167,11 +183,17 @@ func TestLockdownReadBack(t *testing.T) {
 					t.Errorf("%s = %q, want %q", k, got[k], w)
 				}
 			}
-			// … and the attached file with its WAL paths (a set: the order varies).
+			// … and the attached file and the catalog file, each with its
+			// WAL paths (a set: the order varies).
 			paths := strings.Split(strings.Trim(got["allowed_paths"], "[]"), ", ")
 			slices.Sort(paths)
-			if want := []string{file, file + ".wal", file + ".wal.checkpoint", file + ".wal.recovery"}; !slices.Equal(paths, want) {
-				t.Errorf("allowed_paths = %v, want %v", paths, want)
+			var wantPaths []string
+			for _, f := range []string{file, s.catalogFile()} {
+				wantPaths = append(wantPaths, f, f+".wal", f+".wal.checkpoint", f+".wal.recovery")
+			}
+			slices.Sort(wantPaths)
+			if !slices.Equal(paths, wantPaths) {
+				t.Errorf("allowed_paths = %v, want %v", paths, wantPaths)
 			}
 			if len(got) != len(securitySettings) {
 				t.Errorf("Settings returned %d settings, want %d: %v", len(got), len(securitySettings), got)
