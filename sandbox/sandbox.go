@@ -134,6 +134,10 @@ func (c Config) validate() error {
 	if c.MaxResultRows < 0 {
 		return fmt.Errorf("sandbox: max result rows must be positive, got %d", c.MaxResultRows)
 	}
+	// The catalog file's path travels in duckdb-go's DSN, a URL.
+	if strings.ContainsAny(c.TempDir, "?#%") {
+		return fmt.Errorf("sandbox: temp dir %q: may not contain '?', '#' or '%%'", c.TempDir)
+	}
 	for _, o := range c.DisabledOptimizers {
 		if !optimizerName.MatchString(o) {
 			return fmt.Errorf("sandbox: optimizer name %q is not lower-case letters and underscores", o)

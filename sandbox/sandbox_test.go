@@ -270,9 +270,17 @@ func TestOpenRejects(t *testing.T) {
 		{"negative threads", Config{Threads: -1}, nil, "threads"},
 		{"bad optimizer name", Config{DisabledOptimizers: []string{"join_order'; SET x=1"}}, nil, "optimizer name"},
 		{"unknown optimizer", Config{DisabledOptimizers: []string{"no_such_optimizer"}}, nil, "no_such_optimizer"},
+		{"URL character in temp dir", Config{TempDir: "x?memory_limit=1TB"}, nil, "temp dir"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.cfg.TempDir = t.TempDir()
+			dir := t.TempDir()
+			if tc.cfg.TempDir != "" {
+				dir = filepath.Join(dir, tc.cfg.TempDir)
+				if err := os.Mkdir(dir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tc.cfg.TempDir = dir
 			s, err := Open(context.Background(), tc.cfg, tc.tables)
 			if err == nil {
 				s.Close()
