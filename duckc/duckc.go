@@ -20,6 +20,42 @@ import (
 	bindings "github.com/duckdb/duckdb-go-bindings"
 )
 
+// Open opens an instance of the database at path ("" for in memory) with
+// the given settings.
+func Open(path string, settings map[string]string) (bindings.Database, error) {
+	return open(settings, func(cfg bindings.Config, db *bindings.Database, msg *string) bindings.State {
+		return bindings.OpenExt(path, db, cfg, msg)
+	})
+}
+
+// OpenCached is Open through DuckDB's instance cache: the instance already
+// open for path, if its settings are the same.
+func OpenCached(cache bindings.InstanceCache, path string, settings map[string]string) (bindings.Database, error) {
+	return open(settings, func(cfg bindings.Config, db *bindings.Database, msg *string) bindings.State {
+		return bindings.GetOrCreateFromCache(cache, path, db, cfg, msg)
+	})
+}
+
+func open(settings map[string]string, openWith func(bindings.Config, *bindings.Database, *string) bindings.State) (bindings.Database, error) {
+	var db bindings.Database
+	var cfg bindings.Config
+	if bindings.CreateConfig(&cfg) == bindings.StateError {
+		return db, errors.New("duckdb: cannot create a configuration")
+	}
+	defer bindings.DestroyConfig(&cfg)
+	for k, v := range settings {
+		if bindings.SetConfig(cfg, k, v) == bindings.StateError {
+			return db, fmt.Errorf("duckdb: cannot set %s", k)
+		}
+	}
+	var msg string
+	if openWith(cfg, &db, &msg) == bindings.StateError {
+		bindings.Close(&db)
+		return db, fmt.Errorf("duckdb: %s", msg)
+	}
+	return db, nil
+}
+
 // Stmt is a prepared statement on a connection of its own. It serves one
 // call at a time.
 type Stmt struct {

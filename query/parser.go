@@ -82,8 +82,7 @@ func (p *Parser) parse(ctx context.Context, text string) (node, error) {
 	if strings.TrimSpace(text) == "" {
 		return nil, refuse("sql.empty", 0, "the query is empty")
 	}
-	p.parsed.Add(int64(len(text)))
-	out, err := p.ser.serialize(ctx, text)
+	out, err := p.serializeRaw(ctx, text)
 	if err != nil {
 		return nil, err
 	}
@@ -153,11 +152,17 @@ func isEmpty(v any) bool {
 	return false
 }
 
+// serializeRaw returns json_serialize_sql's answer for text, undecoded,
+// and counts the bytes parsed.
+func (p *Parser) serializeRaw(ctx context.Context, text string) ([]byte, error) {
+	p.parsed.Add(int64(len(text)))
+	return p.ser.serialize(ctx, text)
+}
+
 // serialize returns the JSON parse tree of SQL that must parse: exactly one
 // SELECT statement.
 func (p *Parser) serialize(ctx context.Context, text string) ([]byte, error) {
-	p.parsed.Add(int64(len(text)))
-	out, err := p.ser.serialize(ctx, text)
+	out, err := p.serializeRaw(ctx, text)
 	if err != nil {
 		return nil, err
 	}

@@ -47,21 +47,15 @@ var parserSettings = [][2]string{
 
 // openSerializer opens the empty, locked instance and checks its settings.
 func openSerializer() (*serializer, error) {
-	var cfg bindings.Config
-	if bindings.CreateConfig(&cfg) == bindings.StateError {
-		return nil, errors.New("open parser: cannot create a configuration")
-	}
-	defer bindings.DestroyConfig(&cfg)
+	settings := make(map[string]string, len(parserSettings))
 	for _, kv := range parserSettings {
-		if bindings.SetConfig(cfg, kv[0], kv[1]) == bindings.StateError {
-			return nil, fmt.Errorf("open parser: cannot set %s", kv[0])
-		}
+		settings[kv[0]] = kv[1]
 	}
-	s := &serializer{}
-	var msg string
-	if bindings.OpenExt("", &s.db, cfg, &msg) == bindings.StateError {
-		return nil, fmt.Errorf("open parser: %s", msg)
+	db, err := duckc.Open("", settings)
+	if err != nil {
+		return nil, fmt.Errorf("open parser: %w", err)
 	}
+	s := &serializer{db: db}
 	if err := s.checkLocked(); err != nil {
 		s.close()
 		return nil, err

@@ -97,7 +97,8 @@ func (p *Parser) verify(ctx context.Context, an *Analysis, b *Bounded) error {
 		}
 		quantiles := text == b.QuantileSQL
 		rows := r.rows(quantiles)
-		if !strings.HasPrefix(text, rowStagePrefix(rows)) {
+		prefix := rowStagePrefix(rows)
+		if !strings.HasPrefix(text, prefix) {
 			return internal("bounded SQL does not begin with its row stage")
 		}
 		// The whole statement: DuckDB must parse it as one SELECT, and its
@@ -105,14 +106,11 @@ func (p *Parser) verify(ctx context.Context, an *Analysis, b *Bounded) error {
 		// renderer's stages after the row stage passed before in another
 		// statement, up to their numbers, only the row stage is parsed
 		// (see layoutKey): the rest would parse as it did then.
-		layout, known := layoutKey(allowed, text[len(rowStagePrefix(rows)):])
+		layout, cacheable := layoutKey(allowed, text[len(prefix):])
 		var raw []byte
 		var rowsStart, rowsEnd int
 		var err error
-		if known {
-			_, known = p.layouts.Get(layout)
-		}
-		if known {
+		if cacheable && p.layouts.Contains(layout) {
 			raw, rowsStart, rowsEnd, err = p.rowStage(ctx, rows)
 		} else {
 			raw, err = p.serialize(ctx, text)
@@ -148,7 +146,7 @@ func (p *Parser) verify(ctx context.Context, an *Analysis, b *Bounded) error {
 		if !sameConjuncts(a.filters, rowFilters(an), an.rels) {
 			return internal("bounded SQL filters differ from the plan")
 		}
-		if layout != ([sha256.Size]byte{}) {
+		if cacheable {
 			p.layouts.Add(layout, struct{}{})
 		}
 	}

@@ -290,27 +290,16 @@ func (s *Sandbox) catalogFile() string { return filepath.Join(s.root, "catalog.d
 // give it, checks the authorised columns are there, and creates one view
 // per table exposing only them. This is trusted host SQL.
 func (s *Sandbox) writeCatalog(plan *tablePlan) error {
-	var cfg bindings.Config
-	if bindings.CreateConfig(&cfg) == bindings.StateError {
-		return errors.New("sandbox: write catalog: cannot create a configuration")
-	}
-	defer bindings.DestroyConfig(&cfg)
-	for k, v := range map[string]string{
+	db, err := duckc.Open(s.catalogFile(), map[string]string{
 		"threads":                      "1",
 		"autoinstall_known_extensions": "false",
 		"autoload_known_extensions":    "false",
 		"allow_community_extensions":   "false",
 		"extension_directory":          s.extensionDir(),
 		"temp_directory":               s.tempDir(),
-	} {
-		if bindings.SetConfig(cfg, k, v) == bindings.StateError {
-			return fmt.Errorf("sandbox: write catalog: cannot set %s", k)
-		}
-	}
-	var db bindings.Database
-	var msg string
-	if bindings.OpenExt(s.catalogFile(), &db, cfg, &msg) == bindings.StateError {
-		return fmt.Errorf("sandbox: write catalog: %s", msg)
+	})
+	if err != nil {
+		return fmt.Errorf("sandbox: write catalog: %w", err)
 	}
 	defer bindings.Close(&db)
 	var conn bindings.Connection
@@ -319,8 +308,7 @@ func (s *Sandbox) writeCatalog(plan *tablePlan) error {
 	}
 	defer bindings.Disconnect(&conn)
 	for _, f := range plan.files {
-		q := fmt.Sprintf("ATTACH %s AS %s (TYPE DUCKDB, READ_ONLY)", quoteString(f.path), f.alias)
-		if err := duckc.Exec(conn, q); err != nil {
+		if err := duckc.Exec(conn, f.attachSQL()); err != nil {
 			return fmt.Errorf("sandbox: attach %s: %w", f.path, err)
 		}
 	}
@@ -373,8 +361,7 @@ func fileColumns(conn bindings.Connection, alias string) (map[string]bool, error
 // name. This is trusted host SQL.
 func (s *Sandbox) attach(ctx context.Context, plan *tablePlan) error {
 	for _, f := range plan.files {
-		q := fmt.Sprintf("ATTACH %s AS %s (TYPE DUCKDB, READ_ONLY)", quoteString(f.path), f.alias)
-		if _, err := s.conn.ExecContext(ctx, q); err != nil {
+		if _, err := s.conn.ExecContext(ctx, f.attachSQL()); err != nil {
 			return fmt.Errorf("sandbox: attach %s: %w", f.path, err)
 		}
 	}
@@ -386,26 +373,15 @@ func (s *Sandbox) attach(ctx context.Context, plan *tablePlan) error {
 // of a path only for the same configuration (and verify checks it is the
 // same, locked, instance).
 func (s *Sandbox) openNative(opts url.Values) error {
-	var cfg bindings.Config
-	if bindings.CreateConfig(&cfg) == bindings.StateError {
-		return errors.New("sandbox: open: cannot create a configuration")
-	}
-	defer bindings.DestroyConfig(&cfg)
 	set := map[string]string{"duckdb_api": "go"} // as duckdb-go sets it
 	for k := range opts {
 		set[k] = opts.Get(k)
 	}
-	for k, v := range set {
-		if bindings.SetConfig(cfg, k, v) == bindings.StateError {
-			return fmt.Errorf("sandbox: open: cannot set %s", k)
-		}
+	db, err := duckc.OpenCached(duckdb.GetInstanceCache(), s.catalogFile(), set)
+	if err != nil {
+		return fmt.Errorf("sandbox: open a second handle: %w", err)
 	}
-	var msg string
-	if bindings.GetOrCreateFromCache(duckdb.GetInstanceCache(), s.catalogFile(), &s.native, cfg, &msg) == bindings.StateError {
-		bindings.Close(&s.native)
-		return fmt.Errorf("sandbox: open a second handle: %s", msg)
-	}
-	s.nativeOpen = true
+	s.native, s.nativeOpen = db, true
 	return nil
 }
 
@@ -614,6 +590,11 @@ type tablePlan struct {
 type attachedFile struct {
 	path  string // absolute
 	alias string // ds0, ds1, …
+}
+
+// attachSQL attaches the file read-only under its alias (trusted host SQL).
+func (f attachedFile) attachSQL() string {
+	return fmt.Sprintf("ATTACH %s AS %s (TYPE DUCKDB, READ_ONLY)", quoteString(f.path), f.alias)
 }
 
 type plannedTable struct {

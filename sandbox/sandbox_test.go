@@ -80,19 +80,21 @@ func (s *Sandbox) queryAny(ctx context.Context, sql string) (*Result, error) {
 // mustQueryAny is mustQuery through queryAny.
 func mustQueryAny(t testing.TB, s *Sandbox, sql string) *Result {
 	t.Helper()
-	res, err := s.queryAny(context.Background(), sql)
-	if err != nil {
-		t.Fatalf("queryAny(%q): %v; cause: %v", sql, err, Cause(err))
-	}
-	return res
+	return mustRun(t, "queryAny", s.queryAny, sql)
 }
 
 // mustQuery runs sql and fails the test on error.
 func mustQuery(t testing.TB, s *Sandbox, sql string) *Result {
 	t.Helper()
-	res, err := s.Query(context.Background(), sql)
+	return mustRun(t, "Query", s.Query, sql)
+}
+
+// mustRun runs sql with run, named name, and fails the test on error.
+func mustRun(t testing.TB, name string, run func(context.Context, string) (*Result, error), sql string) *Result {
+	t.Helper()
+	res, err := run(context.Background(), sql)
 	if err != nil {
-		t.Fatalf("Query(%q): %v; cause: %v", sql, err, Cause(err))
+		t.Fatalf("%s(%q): %v; cause: %v", name, sql, err, Cause(err))
 	}
 	return res
 }
