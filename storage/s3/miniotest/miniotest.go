@@ -118,8 +118,12 @@ func Start(tb testing.TB) *Server {
 		AccessKey: "sluice-" + randomHex(tb, 6),
 		SecretKey: randomHex(tb, 20),
 	}
-	s.Endpoint = "127.0.0.1:" + strconv.Itoa(freePort(tb))
-	s.console = "127.0.0.1:" + strconv.Itoa(freePort(tb))
+	ports, err := freePorts(2)
+	if err != nil {
+		tb.Fatalf("miniotest: %v", err)
+	}
+	s.Endpoint = "127.0.0.1:" + strconv.Itoa(ports[0])
+	s.console = "127.0.0.1:" + strconv.Itoa(ports[1])
 	tb.Cleanup(s.Stop)
 	if err := s.start(); err != nil {
 		tb.Fatalf("miniotest: %v", err)
@@ -185,6 +189,12 @@ func (s *Server) start() error {
 	for attempt := 0; attempt < 5; attempt++ {
 		if attempt > 0 {
 			time.Sleep(time.Duration(attempt) * 500 * time.Millisecond)
+			// The API address is kept (clients and Restart depend on it);
+			// the console's is ours to change, in case another process took
+			// it since it was picked.
+			if err := s.repickConsole(); err != nil {
+				return err
+			}
 		}
 		out = &lockedBuffer{}
 		cmd := exec.Command(s.bin, "server", s.dataDir,
@@ -246,14 +256,37 @@ func waitLive(base string, exited <-chan struct{}) error {
 	}
 }
 
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("miniotest: free port: %v", err)
+// freePorts returns n distinct loopback ports that were free a moment ago.
+// All n listeners are held open until every port is picked, so the kernel
+// cannot hand out the same port twice (two separate picks could, and MinIO
+// then refuses a console address equal to its API address).
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("free port: %w", err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports, nil
+}
+
+// repickConsole moves the console to a free port other than the API's.
+func (s *Server) repickConsole() error {
+	_, api, _ := net.SplitHostPort(s.Endpoint)
+	for range 10 {
+		ports, err := freePorts(1)
+		if err != nil {
+			return err
+		}
+		if p := strconv.Itoa(ports[0]); p != api {
+			s.console = "127.0.0.1:" + p
+			return nil
+		}
+	}
+	return fmt.Errorf("no free console port other than the API's %s", api)
 }
 
 func randomHex(tb testing.TB, n int) string {
