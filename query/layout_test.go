@@ -68,6 +68,15 @@ func TestVerifyKnownLayout(t *testing.T) {
 	if err := verifiesFromRowStage(p, q(9002, ""), ob, cat); err != nil {
 		t.Error(err)
 	}
+	// Forgotten, the layout is parsed in full again.
+	p.Forget()
+	before = p.parsed.Load()
+	if err := p.Verify(ctx, first, b, cat); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.parsed.Load() - before; got < int64(len(b.SQL)) {
+		t.Errorf("after Forget the statement parsed %d bytes, less than its %d", got, len(b.SQL))
+	}
 	// Another aggregate: another layout, parsed whole.
 	third := q(7001, ", avg(tax_arrears) AS arrears")
 	b, err = third.Rewrite(ob, 1)

@@ -27,8 +27,8 @@ type Parser struct {
 	// verified remembers bounded statements that passed Verify.
 	verified *lru.Cache[[sha256.Size]byte, struct{}]
 	// layouts remembers the renderer's stages after a row stage (up to
-	// their numbers) that passed Verify in a whole statement: a statement
-	// of a known layout re-parses only its row stage (see layoutKey).
+	// their numbers) that passed Verify: a statement of a known layout
+	// re-parses only its row stage (see layoutKey).
 	layouts *lru.Cache[[sha256.Size]byte, struct{}]
 	// tail is what json_serialize_sql writes after the row stage of a
 	// rowStageStatement, as a function of the row stage's length.
@@ -62,6 +62,13 @@ func NewParser(ctx context.Context) (*Parser, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// Forget drops every statement and layout Verify remembers: the next
+// statement of any shape is verified in full. For measuring that cost.
+func (p *Parser) Forget() {
+	p.verified.Purge()
+	p.layouts.Purge()
 }
 
 // Close releases the parser's DuckDB instance.

@@ -43,8 +43,10 @@ type Bounded struct {
 	// rowStage is the length of each statement's row stage prefix
 	// ("WITH __rows AS (…)"), the only part holding analyst text.
 	rowStage, quantileRowStage int
-	// template and quantileTemplate are what Shapes masks by.
+	// template and quantileTemplate are what Shapes masks by; rows and
+	// quantileRows their row stages, what PlanShapes masks by.
 	template, quantileTemplate template
+	rows, quantileRows         template
 }
 
 // seedPlaceholder stands for the secret seed in the checked SQL. The
@@ -73,16 +75,38 @@ func (b *Bounded) Executable() (sql, quantileSQL string) {
 // keeps for it bound what the whole statement reads. (DuckDB 1.5.6 cannot
 // serialize the optimized plan of a join whose sides its optimizer swapped,
 // such as the renderer's L0 join; the row stage has none unless the
-// analyst's query joins, and the service checks those in an instance
-// without that optimizer.)
+// analyst's query joins, and the sandbox plans in an instance without
+// that optimizer.)
 func (b *Bounded) RowStages() []string {
-	stage := func(text string, end int) string {
-		rows := text[len(rowStagePrefix(""))-1 : end-1]
-		return "SELECT * FROM (" + rows + ") AS __rows"
-	}
-	out := []string{stage(b.SQL, b.rowStage)}
+	out := []string{"SELECT * FROM (" + rowsOf(b.SQL, b.rowStage) + ") AS __rows"}
 	if b.QuantileSQL != "" {
-		out = append(out, stage(b.QuantileSQL, b.quantileRowStage))
+		out = append(out, "SELECT * FROM ("+rowsOf(b.QuantileSQL, b.quantileRowStage)+") AS __rows")
+	}
+	return out
+}
+
+// rowsOf returns the row stage of a statement whose row stage prefix (see
+// rowStagePrefix) ends at end.
+func rowsOf(text string, end int) string {
+	return text[len(rowStagePrefix(""))-1 : end-1]
+}
+
+// PlanShapes returns, for each statement of RowStages, what the bound-plan
+// checks of it are remembered by: its row stage's shape (analyst constants
+// masked by class, as in Shapes) with each number the renderer wrote
+// masked as well, where every number token can be told apart (see
+// maskNumbers); otherwise its shape. A bound plan's scans, and the columns
+// the optimizer keeps for them, do not depend on a number's value: a
+// number names no table, column or function (positional references, #n,
+// are never masked). So a query whose new constants change only the
+// numbers the renderer derives from them (a clamp bound) needs no new
+// plan check. What the optimizer removes for some values is the caller's
+// to notice (it compares the scans before and after optimization). The
+// keys are never SQL to run.
+func (b *Bounded) PlanShapes() []string {
+	out := []string{b.rows.planShape(rowsOf(b.SQL, b.rowStage))}
+	if b.QuantileSQL != "" {
+		out = append(out, b.quantileRows.planShape(rowsOf(b.QuantileSQL, b.quantileRowStage)))
 	}
 	return out
 }
@@ -121,12 +145,14 @@ func (an *Analysis) Rewrite(ob sluice.Obligations, seed uint64) (*Bounded, error
 	b.rowStage = len(rowStagePrefix(r.rows(false)))
 	// Templates of the statements: the row stage with placeholders for
 	// its constants, then the renderer's own stages. Shapes expands them.
-	b.template = rowsTemplate(an, false).then(b.SQL[b.rowStage:])
+	b.rows = rowsTemplate(an, false)
+	b.template = b.rows.then(b.SQL[b.rowStage:])
 	for _, a := range an.aggs {
 		if a.fn == sluice.AggQuantile {
 			b.QuantileSQL = r.quantiles()
 			b.quantileRowStage = len(rowStagePrefix(r.rows(true)))
-			b.quantileTemplate = rowsTemplate(an, true).then(b.QuantileSQL[b.quantileRowStage:])
+			b.quantileRows = rowsTemplate(an, true)
+			b.quantileTemplate = b.quantileRows.then(b.QuantileSQL[b.quantileRowStage:])
 			break
 		}
 	}
@@ -174,38 +200,121 @@ func (t template) then(rest string) template {
 // shape returns the shape of stmt, the expansion of t: t expanded with each
 // constant's class, or stmt itself if t does not expand to stmt.
 func (t template) shape(stmt string) string {
-	if t.text == "" {
-		return stmt
-	}
-	if s, ok := t.expand(func(c *constant) string { return c.sql() }); !ok || s != stmt {
+	if !t.renders(stmt) {
 		return stmt
 	}
 	return t.masked()
 }
 
-// masked returns t with each constant's class for its placeholder, in
-// length-prefixed markers: no class can spell another's marker and what
-// follows it.
+// planShape is shape with each number of t's own text masked too, where
+// maskNumbers can.
+func (t template) planShape(stmt string) string {
+	if !t.renders(stmt) {
+		return stmt
+	}
+	if s, ok := t.render(classMarker, maskNumbers); ok {
+		return s
+	}
+	return t.masked()
+}
+
+// renders reports whether t, expanded with its constants' own renderings,
+// is stmt.
+func (t template) renders(stmt string) bool {
+	if t.text == "" {
+		return false
+	}
+	s, ok := t.expand(func(c *constant) string { return c.sql() })
+	return ok && s == stmt
+}
+
+// masked returns t with each constant's class for its placeholder (see
+// classMarker).
 func (t template) masked() string {
-	s, _ := t.expand(func(c *constant) string {
-		class := c.class()
-		return fmt.Sprintf("\x00%d:%s", len(class), class)
-	})
+	s, _ := t.expand(classMarker)
 	return s
+}
+
+// classMarker is the marker of a constant's class, length-prefixed: no
+// class can spell another's marker and what follows it.
+func classMarker(c *constant) string {
+	class := c.class()
+	return fmt.Sprintf("\x00%d:%s", len(class), class)
+}
+
+// maskNumbers replaces each number token of seg, renderer text between two
+// constants, by '#': a run of digits not glued to a name (t1, __x2 keep
+// theirs). ok is false where a digit could be anything else or seg could
+// hide where a token ends: seg begins with a digit (it follows a
+// constant), holds a '#' (positional references), '$' (dollar quotes,
+// parameters), '?', a backslash (escapes in E” strings), a comment, or a
+// quote it does not close (quoted text is kept as it is, doubled quotes
+// included).
+func maskNumbers(seg string) (string, bool) {
+	if seg != "" && seg[0] >= '0' && seg[0] <= '9' {
+		return "", false
+	}
+	if strings.ContainsAny(seg, "#$?\\") || strings.Contains(seg, "--") || strings.Contains(seg, "/*") {
+		return "", false
+	}
+	var b strings.Builder
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
+		switch {
+		case c == '\'' || c == '"':
+			j := i + 1
+			for {
+				k := strings.IndexByte(seg[j:], c)
+				if k < 0 {
+					return "", false
+				}
+				j += k + 1
+				if j < len(seg) && seg[j] == c {
+					j++
+					continue
+				}
+				break
+			}
+			b.WriteString(seg[i:j])
+			i = j - 1
+		case c >= '0' && c <= '9' && (i == 0 || !isNameByte(seg[i-1])):
+			b.WriteByte('#')
+			for i+1 < len(seg) && seg[i+1] >= '0' && seg[i+1] <= '9' {
+				i++
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), true
 }
 
 // expand replaces each placeholder of t by lit of its constant; ok is false
 // if a placeholder is malformed or names no constant.
 func (t template) expand(lit func(*constant) string) (string, bool) {
+	return t.render(lit, func(seg string) (string, bool) { return seg, true })
+}
+
+// render is expand with each piece of t's own text between placeholders
+// passed through text, which may refuse it.
+func (t template) render(lit func(*constant) string, text func(string) (string, bool)) (string, bool) {
 	var b strings.Builder
 	rest := t.text
 	for {
 		i := strings.IndexByte(rest, 0)
 		if i < 0 {
-			b.WriteString(rest)
+			seg, ok := text(rest)
+			if !ok {
+				return "", false
+			}
+			b.WriteString(seg)
 			return b.String(), true
 		}
-		b.WriteString(rest[:i])
+		seg, ok := text(rest[:i])
+		if !ok {
+			return "", false
+		}
+		b.WriteString(seg)
 		j := strings.IndexByte(rest[i+1:], 0)
 		if j < 0 {
 			return "", false

@@ -234,3 +234,84 @@ func TestShapesShareOnlyConstants(t *testing.T) {
 		t.Errorf("an altered statement was masked: %s", shape)
 	}
 }
+
+// The plan shape of a row stage masks the analyst's constants as Shapes
+// does and the renderer's numbers too, so a new clamp bound shares it; a
+// different column, function, constant class or text does not.
+func TestPlanShapesMaskNumbers(t *testing.T) {
+	ctx := context.Background()
+	p := testParser(t)
+	cat := loadExamples(t)
+	planShapes := func(sql string) ([]string, *Bounded) {
+		t.Helper()
+		an, err := p.Analyze(ctx, sql, cat)
+		if err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		b, err := an.Rewrite(sluice.Obligations{L0: 2, Linf: 3}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.PlanShapes(), b
+	}
+	const q = "SELECT filing_status, count(*), sum(least(%s, %s)), median(tax_paid) FROM tax_monthly WHERE filing_status <> %s GROUP BY ALL"
+	base, b := planShapes(fmt.Sprintf(q, "tax_paid", "1000", "'late'"))
+	if len(base) != 2 {
+		t.Fatalf("%d plan shapes, want 2 (main and quantile row stages)", len(base))
+	}
+	stages := b.RowStages()
+	for i, s := range base {
+		if strings.Contains(s, "1000") || strings.Contains(s, "'late'") || !strings.Contains(s, `"tax_paid"`) {
+			t.Errorf("plan shape %d keeps a number or constant, or lost a column: %s\nof %s", i, s, stages[i])
+		}
+	}
+	for _, tc := range []struct {
+		col, bound, status string
+		same               bool
+	}{
+		{"tax_paid", "2000", "'ok'", true},      // a new clamp: new numbers only
+		{"tax_paid", "1000.5", "'late'", false}, // a number of another form
+		{"tax_arrears", "1000", "'late'", false},
+		{"tax_paid", "1000", "NULL", false},
+	} {
+		got, _ := planShapes(fmt.Sprintf(q, tc.col, tc.bound, tc.status))
+		if (got[0] == base[0]) != tc.same {
+			t.Errorf("%+v: same plan shape %v, want %v:\n%s\n%s", tc, got[0] == base[0], tc.same, base[0], got[0])
+		}
+	}
+	// A statement altered after Rewrite is its own plan shape.
+	bad := *b
+	bad.SQL = strings.Replace(b.SQL, "'late'", "'early'", 1)
+	if got := bad.PlanShapes()[0]; got != rowsOf(bad.SQL, bad.rowStage) {
+		t.Errorf("an altered statement was masked: %s", got)
+	}
+}
+
+// maskNumbers masks number tokens, keeps digits of names and quoted text,
+// and refuses text where a digit could be something else.
+func TestMaskNumbers(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{`least(t1."x", 12) > 1.5e+06`, `least(t1."x", #) > #.#e+#`, true},
+		{`__x12 AS "col 7" FROM "a""9"`, `__x12 AS "col 7" FROM "a""9"`, true},
+		{`CAST(3 AS DECIMAL(18,2))`, `CAST(# AS DECIMAL(#,#))`, true},
+		{`x = 'it''s 5'`, `x = 'it''s 5'`, true},
+		{`7 AS x`, "", false},      // follows a constant
+		{`#1`, "", false},          // positional reference
+		{`$1`, "", false},          // parameter
+		{`$$ 5 $$`, "", false},     // dollar-quoted string
+		{`E'\' 5'`, "", false},     // escape in a string
+		{`x -- 5`, "", false},      // comment
+		{`x /* 5 */`, "", false},   // comment
+		{`"unclosed 5`, "", false}, // quote left open
+		{`'unclosed 5`, "", false}, // quote left open
+		{`x = ?`, "", false},       // parameter
+	} {
+		got, ok := maskNumbers(tc.in)
+		if ok != tc.ok || got != tc.want {
+			t.Errorf("maskNumbers(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}

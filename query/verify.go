@@ -101,36 +101,33 @@ func (p *Parser) verify(ctx context.Context, an *Analysis, b *Bounded) error {
 		if !strings.HasPrefix(text, prefix) {
 			return internal("bounded SQL does not begin with its row stage")
 		}
-		// The whole statement: DuckDB must parse it as one SELECT, and its
-		// tree may name only allowed tables and functions. Where the
-		// renderer's stages after the row stage passed before in another
-		// statement, up to their numbers, only the row stage is parsed
-		// (see layoutKey): the rest would parse as it did then.
-		layout, cacheable := layoutKey(allowed, text[len(prefix):])
-		var raw []byte
-		var rowsStart, rowsEnd int
-		var err error
-		if cacheable && p.layouts.Contains(layout) {
-			raw, rowsStart, rowsEnd, err = p.rowStage(ctx, rows)
-		} else {
-			raw, err = p.serialize(ctx, text)
-			if err != nil {
-				return internal("re-parse of bounded SQL failed: %v", err)
-			}
-			// Datasets may be read only in the row stage: the optimized-plan
-			// check of server mode looks at the row stages alone.
-			rowsStart, rowsEnd, err = cteSpan(raw, "__rows")
-		}
+		// The row stage is parsed alone, and must end where it is written
+		// to (see rowStage): then what follows it parses as it does after
+		// any row stage. So the renderer's stages after it are parsed after
+		// a row stage of their own (checkRest), and only where a statement
+		// with the same stages, up to their numbers, did not pass before
+		// (see layoutKey). Together: DuckDB parses the statement as one
+		// SELECT whose tree names only allowed tables and functions, and
+		// datasets only in the row stage (the optimized-plan check of
+		// server mode looks at the row stages alone).
+		rest := text[len(prefix):]
+		layout, cacheable := layoutKey(allowed, rest)
+		raw, rowsStart, rowsEnd, err := p.rowStage(ctx, rows)
 		if err != nil {
 			return err
 		}
 		if err := scanTree(raw, allowed, rowsStart, rowsEnd); err != nil {
 			return err
 		}
+		if !cacheable || !p.layouts.Contains(layout) {
+			if err := p.checkRest(ctx, allowed, rest); err != nil {
+				return err
+			}
+		}
 		// The row stage, where everything from the analyst lives, must
 		// re-analyse to what was rendered (a fix-point). It is taken from
-		// the tree DuckDB parsed for the whole statement, or for the row
-		// stage whose end is pinned, so what is checked is what runs.
+		// DuckDB's parse of the row stage, whose end is pinned, so what is
+		// checked is what runs.
 		rowsTree, err := cteQuery(raw[rowsStart:rowsEnd], "__rows")
 		if err != nil {
 			return err
@@ -151,6 +148,27 @@ func (p *Parser) verify(ctx context.Context, an *Analysis, b *Bounded) error {
 		}
 	}
 	return nil
+}
+
+// restRowStage is the row stage checkRest parses the renderer's other
+// stages after.
+const restRowStage = "SELECT 1"
+
+// checkRest parses rowStagePrefix(restRowStage) + rest, rest being the
+// renderer's stages after a statement's row stage: DuckDB must parse it as
+// one SELECT whose first CTE is the row stage, and its tree may name only
+// allowed functions and no dataset (scanTree: datasets only in the row
+// stage, which holds none here).
+func (p *Parser) checkRest(ctx context.Context, allowed map[string]bool, rest string) error {
+	raw, err := p.serialize(ctx, rowStagePrefix(restRowStage)+rest)
+	if err != nil {
+		return internal("re-parse of bounded SQL failed: %v", err)
+	}
+	start, end, err := cteSpan(raw, "__rows")
+	if err != nil {
+		return err
+	}
+	return scanTree(raw, allowed, start, end)
 }
 
 // rowStageQuery follows a row stage in the statement that re-parses it

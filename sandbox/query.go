@@ -323,10 +323,13 @@ func formatUUID(b []byte) string {
 	return string(buf[:])
 }
 
-// SerializePlan binds sql in the locked instance and returns DuckDB's bound
-// logical plan as JSON text (json_serialize_plan, with sql as a bound
-// parameter), before optimization: every scan lists every column of the
-// table or view it binds to, whatever the data's statistics. The JSON has one entry in "plans" per statement in sql.
+// SerializePlan binds sql in the sandbox's plan checks' instance (the same
+// catalog and files, locked the same way, on one thread; see openPlanner)
+// and returns DuckDB's bound logical plan as JSON text
+// (json_serialize_plan, with sql as a bound parameter), before
+// optimization: every scan lists every column of the table or view it
+// binds to, whatever the data's statistics. The JSON has one entry in
+// "plans" per statement in sql.
 // Binding has side effects for some table functions (file globbing,
 // query() parsing), so call it only with SQL that passed analysis.
 //
@@ -341,7 +344,8 @@ func (s *Sandbox) SerializePlan(ctx context.Context, sql string) ([]byte, error)
 // pruning makes each scan list exactly the columns the query reads, even
 // through a view exposing more; but the optimizer may also drop scans whose
 // filters the data's statistics cannot satisfy, so check the unoptimized
-// plan too.
+// plan too. The optimizer runs without build_side_probe_side, whose swapped
+// join sides DuckDB 1.5.6 cannot serialize (and which moves no scan).
 func (s *Sandbox) SerializeOptimizedPlan(ctx context.Context, sql string) ([]byte, error) {
 	return s.serializePlan(ctx, sql, true)
 }
@@ -367,7 +371,7 @@ func (s *Sandbox) serializePlan(ctx context.Context, sql string, optimize bool) 
 		i = 1
 	}
 	if s.planStmts[i] == nil {
-		st, err := duckc.Prepare(s.native, planSQL[i])
+		st, err := duckc.Prepare(s.planner, planSQL[i])
 		if err != nil {
 			return nil, classify(ctx, err)
 		}

@@ -9,8 +9,10 @@
 // auto-install/auto-load, community and unsigned extensions and persistent
 // secrets are off, and the configuration is frozen (lock_configuration=true).
 // Open reads the settings back and fails closed if any differs. Query runs
-// one SELECT statement and nothing else; the plan checks (SerializePlan)
-// bind in the same instance through a second handle and DuckDB's C API.
+// one SELECT statement and nothing else. The plan checks (SerializePlan)
+// bind in a second instance of the same catalog file and dataset files,
+// locked and verified the same way but on one thread, through DuckDB's C
+// API.
 //
 // The lock is defence in depth, not a sandbox. DuckDB's own security model
 // treats SQL as code; several things survive the lock and the SELECT-only
@@ -32,10 +34,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -173,11 +177,11 @@ type Sandbox struct {
 	closed bool
 	db     *sql.DB
 	conn   *sql.Conn
-	// native is a second handle on the same instance, for DuckDB's C API;
+	// planner is the instance the plan checks bind in (see openPlanner);
 	// planStmts are planSQL's statements on it, prepared on first use.
-	native     bindings.Database
-	nativeOpen bool
-	planStmts  [2]*duckc.Stmt
+	planner     bindings.Database
+	plannerOpen bool
+	planStmts   [2]*duckc.Stmt
 }
 
 // ScratchDB opens a locked-down sandbox with default limits and no tables,
@@ -222,10 +226,7 @@ func (s *Sandbox) secretDir() string    { return filepath.Join(s.root, "secrets"
 // The instance's main database is a file in the private directory holding
 // only the views, opened read-only: a statement can create nothing in it
 // (only temporary objects, in memory and spilled under the temp limit), and
-// a second handle on the same instance can be had through DuckDB's instance
-// cache, which shares file databases by path. The plan checks use that
-// handle, through DuckDB's C API (see SerializePlan); an in-memory
-// instance could not be shared so.
+// the plan checks' instance opens the same file (see openPlanner).
 func (s *Sandbox) start(ctx context.Context, plan *tablePlan) error {
 	// The spill directory must not contain the extension and secret
 	// directories: DuckDB adds it to allowed_directories when external access
@@ -269,17 +270,17 @@ func (s *Sandbox) start(ctx context.Context, plan *tablePlan) error {
 	if s.conn, err = s.db.Conn(ctx); err != nil {
 		return fmt.Errorf("sandbox: connect: %w", err)
 	}
-	if err := s.openNative(v); err != nil {
-		return err
-	}
-
 	if err := s.attach(ctx, plan); err != nil {
 		return err
 	}
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
-	return s.verify(ctx)
+	want, err := s.verify(ctx)
+	if err != nil {
+		return err
+	}
+	return s.openPlanner(v, plan, want)
 }
 
 // catalogFile is the instance's main database: the views, nothing else.
@@ -368,34 +369,82 @@ func (s *Sandbox) attach(ctx context.Context, plan *tablePlan) error {
 	return nil
 }
 
-// openNative opens the second handle on the instance, with the options
-// duckdb-go opened it with: DuckDB's instance cache hands out the instance
-// of a path only for the same configuration (and verify checks it is the
-// same, locked, instance).
-func (s *Sandbox) openNative(opts url.Values) error {
-	set := map[string]string{"duckdb_api": "go"} // as duckdb-go sets it
+// openPlanner opens the instance the plan checks bind in: the same catalog
+// file, opened read-only with the options of the sandbox's instance but one
+// thread, the same dataset files under the same aliases, locked the same
+// way and verified against the same settings (want, but for threads). It
+// binds what the sandbox's instance would bind: the same views over the
+// same files, and Query lets no statement change what a name means there
+// (SELECT only).
+//
+// Why not a second handle on the sandbox's own instance: every statement
+// DuckDB executes wakes the instance's worker threads, even one that
+// binds a plan and reads no row, and on this machine's virtual CPUs the
+// wake-ups cost more than the binding (json_serialize_plan of a row stage:
+// 270 µs at 1 thread, 370 at 2, 460 at 4). The planner also runs without
+// build_side_probe_side, whose swapped join sides DuckDB 1.5.6 cannot
+// serialize after optimization; swapping sides changes no scan.
+func (s *Sandbox) openPlanner(opts url.Values, plan *tablePlan, want map[string]string) error {
+	set := make(map[string]string, len(opts)+1)
 	for k := range opts {
 		set[k] = opts.Get(k)
 	}
-	db, err := duckc.OpenCached(duckdb.GetInstanceCache(), s.catalogFile(), set)
-	if err != nil {
-		return fmt.Errorf("sandbox: open a second handle: %w", err)
+	set["threads"] = "1"
+	off := s.cfg.DisabledOptimizers
+	if !slices.Contains(off, planNoSwap) {
+		off = append(slices.Clip(off), planNoSwap)
 	}
-	s.native, s.nativeOpen = db, true
+	set["disabled_optimizers"] = strings.Join(off, ",")
+	db, err := duckc.Open(s.catalogFile(), set)
+	if err != nil {
+		return fmt.Errorf("sandbox: open the plan checks' instance: %w", err)
+	}
+	s.planner, s.plannerOpen = db, true
+	var conn bindings.Connection
+	if bindings.Connect(s.planner, &conn) == bindings.StateError {
+		return errors.New("sandbox: connect to the plan checks' instance")
+	}
+	defer bindings.Disconnect(&conn)
+	for _, f := range plan.files {
+		if err := duckc.Exec(conn, f.attachSQL()); err != nil {
+			return fmt.Errorf("sandbox: plan checks' instance: attach %s: %w", f.path, err)
+		}
+	}
+	for _, q := range s.lockStatements() {
+		if err := duckc.Exec(conn, q); err != nil {
+			return fmt.Errorf("sandbox: plan checks' instance: lockdown %q: %w", q, err)
+		}
+	}
+	row, err := duckc.Query(conn, settingsSQL(), len(securitySettings))
+	if err != nil {
+		return fmt.Errorf("sandbox: plan checks' instance: read settings: %w", err)
+	}
+	got := make(map[string]string, len(row))
+	for i, n := range securitySettings {
+		got[n] = string(row[i])
+	}
+	want = maps.Clone(want)
+	want["threads"] = "1"
+	if err := checkSettings(got, want); err != nil {
+		return fmt.Errorf("sandbox: plan checks' instance: %w", err)
+	}
+	if s.cfg.DisableFileSystem {
+		if _, err := duckc.Query(conn, s.globSQL()+"::VARCHAR", 1); err == nil {
+			return errors.New("sandbox: plan checks' instance: not locked down: the local file system is still reachable")
+		}
+	}
 	return nil
 }
+
+// planNoSwap is the optimizer the plan checks' instance runs without.
+const planNoSwap = "build_side_probe_side"
 
 // lock switches external access off and freezes the configuration. Order
 // matters: enable_external_access=false is one-way and adds the temp
 // directory and the attached files to the allowed paths; lock_configuration
 // must come last.
 func (s *Sandbox) lock(ctx context.Context) error {
-	stmts := []string{"SET enable_external_access = false"}
-	if s.cfg.DisableFileSystem {
-		stmts = append(stmts, "SET disabled_filesystems = 'LocalFileSystem'")
-	}
-	stmts = append(stmts, "SET lock_configuration = true")
-	for _, q := range stmts {
+	for _, q := range s.lockStatements() {
 		if _, err := s.conn.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("sandbox: lockdown %q: %w", q, err)
 		}
@@ -403,12 +452,21 @@ func (s *Sandbox) lock(ctx context.Context) error {
 	return nil
 }
 
+// lockStatements are lock's statements, in order.
+func (s *Sandbox) lockStatements() []string {
+	stmts := []string{"SET enable_external_access = false"}
+	if s.cfg.DisableFileSystem {
+		stmts = append(stmts, "SET disabled_filesystems = 'LocalFileSystem'")
+	}
+	return append(stmts, "SET lock_configuration = true")
+}
+
 // verify reads the security settings back and fails closed if any differs
-// from what Open configured.
-func (s *Sandbox) verify(ctx context.Context) error {
+// from what Open configured. It returns the settings it wanted.
+func (s *Sandbox) verify(ctx context.Context) (map[string]string, error) {
 	got, err := s.settings(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	want := map[string]string{
 		"enable_external_access":       "false",
@@ -428,46 +486,45 @@ func (s *Sandbox) verify(ctx context.Context) error {
 	// format the configured byte counts the same way.
 	mem, err := parseBytes(s.cfg.MemoryLimit)
 	if err != nil {
-		return fmt.Errorf("sandbox: memory limit: %w", err)
+		return nil, fmt.Errorf("sandbox: memory limit: %w", err)
 	}
 	tmp, err := parseBytes(s.cfg.MaxTempSize)
 	if err != nil {
-		return fmt.Errorf("sandbox: max temp size: %w", err)
+		return nil, fmt.Errorf("sandbox: max temp size: %w", err)
 	}
 	var memText, tmpText string
 	if err := s.conn.QueryRowContext(ctx, "SELECT format_bytes(?::BIGINT), format_bytes(?::BIGINT)", mem, tmp).Scan(&memText, &tmpText); err != nil {
-		return fmt.Errorf("sandbox: format sizes: %w", err)
+		return nil, fmt.Errorf("sandbox: format sizes: %w", err)
 	}
 	want["memory_limit"], want["max_temp_directory_size"] = memText, tmpText
-	for name, w := range want {
-		if g, ok := got[name]; !ok || g != w {
-			return fmt.Errorf("sandbox: not locked down: %s = %q, want %q", name, g, w)
-		}
-	}
-	// The second handle must be on this instance: it sees the lock taken
-	// through the first.
-	var conn bindings.Connection
-	if bindings.Connect(s.native, &conn) == bindings.StateError {
-		return errors.New("sandbox: connect a second handle")
-	}
-	defer bindings.Disconnect(&conn)
-	row, err := duckc.Query(conn, "SELECT current_setting('lock_configuration')::VARCHAR, current_setting('enable_external_access')::VARCHAR, current_setting('temp_directory')::VARCHAR", 3)
-	if err != nil {
-		return fmt.Errorf("sandbox: read settings through the second handle: %w", err)
-	}
-	if string(row[0]) != "true" || string(row[1]) != "false" || string(row[2]) != s.tempDir() {
-		return fmt.Errorf("sandbox: the second handle is not on the locked instance (lock_configuration %s, enable_external_access %s, temp_directory %s)", row[0], row[1], row[2])
+	if err := checkSettings(got, want); err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	if s.cfg.DisableFileSystem {
 		// disabled_filesystems reads back as '' even when set, so check the
 		// effect: listing the (allowed) temp directory must fail.
-		q := fmt.Sprintf("SELECT count(*) FROM glob(%s)", quoteString(filepath.Join(s.tempDir(), "*")))
 		var n int64
-		if err := s.conn.QueryRowContext(ctx, q).Scan(&n); err == nil {
-			return errors.New("sandbox: not locked down: the local file system is still reachable")
+		if err := s.conn.QueryRowContext(ctx, s.globSQL()).Scan(&n); err == nil {
+			return nil, errors.New("sandbox: not locked down: the local file system is still reachable")
+		}
+	}
+	return want, nil
+}
+
+// checkSettings fails if a setting in want reads back otherwise in got.
+func checkSettings(got, want map[string]string) error {
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		if g, ok := got[name]; !ok || g != want[name] {
+			return fmt.Errorf("not locked down: %s = %q, want %q", name, g, want[name])
 		}
 	}
 	return nil
+}
+
+// globSQL lists the private temp directory, which only a disabled local
+// file system refuses.
+func (s *Sandbox) globSQL() string {
+	return fmt.Sprintf("SELECT count(*) FROM glob(%s)", quoteString(filepath.Join(s.tempDir(), "*")))
 }
 
 // securitySettings are the settings Settings reports.
@@ -508,17 +565,22 @@ func (s *Sandbox) Settings(ctx context.Context) (map[string]string, error) {
 	return s.settings(ctx)
 }
 
-func (s *Sandbox) settings(ctx context.Context) (map[string]string, error) {
+// settingsSQL reads securitySettings, in order, as text (” for NULL).
+func settingsSQL() string {
 	exprs := make([]string, len(securitySettings))
 	for i, n := range securitySettings {
-		exprs[i] = "current_setting(" + quoteString(n) + ")::VARCHAR"
+		exprs[i] = "coalesce(current_setting(" + quoteString(n) + ")::VARCHAR, '')"
 	}
+	return "SELECT " + strings.Join(exprs, ", ")
+}
+
+func (s *Sandbox) settings(ctx context.Context) (map[string]string, error) {
 	vals := make([]sql.NullString, len(securitySettings))
 	dst := make([]any, len(vals))
 	for i := range vals {
 		dst[i] = &vals[i]
 	}
-	if err := s.conn.QueryRowContext(ctx, "SELECT "+strings.Join(exprs, ", ")).Scan(dst...); err != nil {
+	if err := s.conn.QueryRowContext(ctx, settingsSQL()).Scan(dst...); err != nil {
 		return nil, fmt.Errorf("sandbox: read settings: %w", err)
 	}
 	out := make(map[string]string, len(securitySettings))
@@ -561,8 +623,8 @@ func (s *Sandbox) Close() error {
 			st.Close()
 		}
 	}
-	if s.nativeOpen {
-		bindings.Close(&s.native)
+	if s.plannerOpen {
+		bindings.Close(&s.planner)
 	}
 	if s.conn != nil {
 		if err := s.conn.Close(); err != nil {

@@ -12,9 +12,11 @@ import (
 	"strings"
 	"testing"
 
+	bindings "github.com/duckdb/duckdb-go-bindings"
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"sluice"
+	"sluice/duckc"
 )
 
 // fixtureRows is the number of rows in a fixture's table data.
@@ -209,7 +211,7 @@ func TestLockdownReadBack(t *testing.T) {
 func TestVerifyFailsClosed(t *testing.T) {
 	s, _ := openFixture(t, Config{})
 	ctx := context.Background()
-	if err := s.verify(ctx); err != nil {
+	if _, err := s.verify(ctx); err != nil {
 		t.Fatalf("verify on a good sandbox: %v", err)
 	}
 	for name, mutate := range map[string]func(*Config){
@@ -219,7 +221,7 @@ func TestVerifyFailsClosed(t *testing.T) {
 	} {
 		saved := s.cfg
 		mutate(&s.cfg)
-		err := s.verify(ctx)
+		_, err := s.verify(ctx)
 		s.cfg = saved
 		if err == nil || !strings.Contains(err.Error(), "not locked down") {
 			t.Errorf("%s: verify = %v, want a not-locked-down error", name, err)
@@ -495,4 +497,61 @@ func TestDisabledOptimizers(t *testing.T) {
 	if got := s.Tables(); len(got) != 1 || got[0].Name == "" {
 		t.Errorf("Tables() = %+v", got)
 	}
+}
+
+// The plan checks' instance is locked like the sandbox's (same settings
+// read back, but one thread), binds the same views over the same files,
+// and runs without build_side_probe_side.
+func TestPlannerLockedLikeTheSandbox(t *testing.T) {
+	for _, cfg := range []Config{{}, {DisableFileSystem: true, Threads: 3}} {
+		s, _ := openFixture(t, cfg)
+		ctx := context.Background()
+		want, err := s.Settings(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want["threads"] = "1"
+		var conn bindings.Connection
+		if bindings.Connect(s.planner, &conn) == bindings.StateError {
+			t.Fatal("connect to the planner")
+		}
+		row, err := duckc.Query(conn, settingsSQL(), len(securitySettings))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, n := range securitySettings {
+			if got := string(row[i]); got != want[n] && sortedList(got) != sortedList(want[n]) {
+				t.Errorf("%+v: planner %s = %q, sandbox's (threads 1) %q", cfg, n, row[i], want[n])
+			}
+		}
+		if row, err := duckc.Query(conn, "SELECT current_setting('disabled_optimizers')::VARCHAR", 1); err != nil || string(row[0]) != planNoSwap {
+			t.Errorf("%+v: planner disabled_optimizers = %q, %v", cfg, row, err)
+		}
+		for _, q := range []string{"SET threads = 4", "SET enable_external_access = true", "SET lock_configuration = false"} {
+			if err := duckc.Exec(conn, q); err == nil {
+				t.Errorf("%+v: the planner ran %q", cfg, q)
+			}
+		}
+		bindings.Disconnect(&conn)
+
+		// Binding a file reader outside the allowed paths fails there.
+		_, err = s.SerializePlan(ctx, "SELECT * FROM read_csv('/etc/passwd')")
+		wantRule(t, err, sluice.EINVALID, RulePlan)
+		// The same view, on the same file, under the same alias.
+		doc, err := s.SerializePlan(ctx, "SELECT dim FROM t")
+		if err != nil {
+			t.Fatalf("SerializePlan: %v (%v)", err, Cause(err))
+		}
+		if scans := planScans(t, doc); len(scans) != 1 || scans[0].Catalog != "ds0" || !slices.Equal(scans[0].Columns, authorised) {
+			t.Errorf("%+v: planner scans %+v, want ds0 with %v", cfg, scans, authorised)
+		}
+	}
+}
+
+// sortedList sorts the items of a list setting as DuckDB prints it ("[a,
+// b]"), whose order is a set's.
+func sortedList(v string) string {
+	items := strings.Split(strings.TrimSuffix(strings.TrimPrefix(v, "["), "]"), ", ")
+	slices.Sort(items)
+	return strings.Join(items, ", ")
 }

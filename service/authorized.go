@@ -207,7 +207,7 @@ func (s *Service) runAs(ctx context.Context, p *sluice.Principal, r Run, ev *slu
 	if err != nil {
 		return nil, d, plan, err
 	}
-	defer ex.verified.wait() // a request never leaves its verification running
+	defer ex.verified.stop() // a request never leaves its verification running
 	ex.exposed = s.granted(dc.auth, plan)
 	// The release cache: the same canonical query over the same dataset
 	// versions under the same authorization and obligations returns the

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"runtime"
@@ -110,8 +111,7 @@ func TestSameSources(t *testing.T) {
 // In server mode the sandbox exposes every column an authorization grants;
 // the optimized plans of the row stages must then read only the query's
 // columns. The check is not vacuous: without one of the columns the query
-// reads, it fails. A join whose optimized plan DuckDB 1.5.6 cannot
-// serialize is checked in an instance without build_side_probe_side.
+// reads, it fails.
 func TestOptimizedRowStagesInServerMode(t *testing.T) {
 	svc := newService(t)
 	ctx := context.Background()
@@ -138,23 +138,18 @@ func TestOptimizedRowStagesInServerMode(t *testing.T) {
 	if err := svc.CheckPlans(ctx, join); err != nil {
 		t.Errorf("server-mode plan checks of a join: %v", err)
 	}
-	// The join's optimized row stage, which DuckDB cannot serialize with
-	// its sides swapped, is checked in an instance without that optimizer,
-	// and that check is not vacuous either.
+	// The join's optimized row stage, which DuckDB 1.5.6 cannot serialize
+	// with its sides swapped, serializes in the plan checks' instance, and
+	// its check is not vacuous either.
 	func() {
 		sb, key, _, read, err := svc.sandboxFor(ctx, join)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer svc.pool.put(key, sb, true)
-		ns, err := svc.openNoSwap(ctx, sb)
+		js, err := sb.SerializeOptimizedPlan(ctx, join.bounded.RowStages()[0])
 		if err != nil {
-			t.Fatal(err)
-		}
-		defer ns.Close()
-		js, err := ns.SerializeOptimizedPlan(ctx, join.bounded.RowStages()[0])
-		if err != nil {
-			t.Fatalf("optimized join plan without side swaps: %v (%v)", err, sandbox.Cause(err))
+			t.Fatalf("optimized join plan: %v (%v)", err, sandbox.Cause(err))
 		}
 		if err := query.CheckBoundPlan(js, read); err != nil {
 			t.Errorf("the join's row stage reads more than the query: %v", err)
@@ -204,45 +199,6 @@ func TestOptimizedRowStagesInServerMode(t *testing.T) {
 	}
 }
 
-// Only DuckDB's known failure on optimized join plans is taken to an
-// instance without side swaps; any other planning failure refuses. The
-// known failure is produced by the real DuckDB, so a change of its message
-// shows here.
-func TestKnownPlanBug(t *testing.T) {
-	svc := newService(t)
-	ctx := context.Background()
-	ex, err := svc.Explain(ctx, QueryRequest{
-		SQL:         "SELECT e.size_class, avg(s.headcount) FROM enterprise e JOIN tax_monthly t ON t.credit_code = e.credit_code JOIN social_insurance s ON s.credit_code = t.credit_code AND s.month = t.month GROUP BY e.size_class",
-		Obligations: sluice.Obligations{Epsilon: 1, Delta: 1e-6, L0: 2, Linf: 5, Noise: sluice.NoiseLaplace},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, key, _, _, err := svc.sandboxFor(ctx, ex)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.pool.put(key, sb, true)
-	stage := ex.bounded.RowStages()[0]
-	_, bug := sb.SerializeOptimizedPlan(ctx, stage)
-	if bug == nil {
-		t.Skip("DuckDB now serializes this optimized join plan: the fallback may go")
-	}
-	if !knownPlanBug(bug, stage) {
-		t.Errorf("DuckDB's failure on the join is not recognised: %v", sandbox.Cause(bug))
-	}
-	if knownPlanBug(bug, strings.ReplaceAll(stage, " JOIN ", " , ")) {
-		t.Error("the known failure was accepted for a statement without a join")
-	}
-	_, other := sb.SerializeOptimizedPlan(ctx, "SELECT * FROM enterprise JOIN nowhere ON (true)")
-	if other == nil || knownPlanBug(other, "SELECT * FROM enterprise JOIN nowhere ON (true)") {
-		t.Errorf("another planning failure (%v) is taken for the known one", other)
-	}
-	if knownPlanBug(errors.New("json_serialize_plan: internal: Failed to bind column reference x: inequal types"), stage) {
-		t.Error("an error that is not the sandbox's is taken for the known one")
-	}
-}
-
 // Queries that differ only in analyst constants share a shape and so the
 // remembered bound-plan check, yet each runs with its own constants.
 func TestPlanChecksRememberedByShape(t *testing.T) {
@@ -284,6 +240,27 @@ func TestPlanChecksRememberedByShape(t *testing.T) {
 	}
 	if n := svc.planChecked.Len(); n != checked+1 {
 		t.Errorf("a query of another shape took %d plan checks, want 1", n-checked)
+	}
+	// A new clamp bound changes only numbers of the row stage (the bound and
+	// what the renderer derives from it): no new check. A new group key does.
+	checked = svc.planChecked.Len()
+	for _, q := range []string{
+		"SELECT industry, sum(least(registered_capital, 1000)) FROM enterprise GROUP BY industry",
+		"SELECT industry, sum(least(registered_capital, 2500)) FROM enterprise GROUP BY industry",
+		"SELECT industry, sum(least(registered_capital, 99999)) FROM enterprise GROUP BY industry",
+	} {
+		if _, err := svc.Check(ctx, QueryRequest{SQL: q, Obligations: ob(1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := svc.planChecked.Len(); n != checked+1 {
+		t.Errorf("three clamp bounds took %d plan checks, want 1", n-checked)
+	}
+	if _, err := svc.Check(ctx, QueryRequest{SQL: "SELECT district, sum(least(registered_capital, 1000)) FROM enterprise GROUP BY district", Obligations: ob(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := svc.planChecked.Len(); n != checked+2 {
+		t.Errorf("another group key took %d plan checks, want 1", n-checked-1)
 	}
 }
 
@@ -424,7 +401,7 @@ func TestQueryWaitsForItsVerification(t *testing.T) {
 			t.Fatal("a format the binder rejects ran")
 		}
 		buf := make([]byte, 1<<20)
-		if stacks := string(buf[:runtime.Stack(buf, true)]); strings.Contains(stacks, "service.(*Service).verify.func") {
+		if stacks := string(buf[:runtime.Stack(buf, true)]); strings.Contains(stacks, "service.(*Service).verify.func") || strings.Contains(stacks, "service.(*verification).start.func") {
 			t.Fatalf("round %d: a verification outlived its Query", i)
 		}
 	}
@@ -459,6 +436,38 @@ func TestPlanCheckRememberedOnlyAfterVerification(t *testing.T) {
 	}
 	if svc.planChecked.Len() != before+1 {
 		t.Errorf("%d plan checks remembered, want %d", svc.planChecked.Len(), before+1)
+	}
+}
+
+// The verification runs in a goroutine of its own only beside plan checks
+// that run; when they are remembered it runs in the request's.
+func TestVerificationBesideChecksOnly(t *testing.T) {
+	ctx := context.Background()
+	svc := newService(t)
+	check := func(bound int) *Explanation {
+		t.Helper()
+		ex, err := svc.Check(ctx, QueryRequest{SQL: fmt.Sprintf("SELECT industry, sum(least(registered_capital, %d)) FROM enterprise GROUP BY industry", bound), Obligations: ob(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ex
+	}
+	if ex := check(1000); !ex.verified.started {
+		t.Error("a new shape's verification did not run beside its plan checks")
+	}
+	if ex := check(2000); ex.verified.started {
+		t.Error("the verification of a query whose plan checks are remembered ran in a goroutine")
+	}
+	// Forgotten checks run again, beside each other.
+	svc.ForgetChecks()
+	before := svc.planChecked.Len()
+	if ex := check(2000); !ex.verified.started || svc.planChecked.Len() != before+1 {
+		t.Errorf("after ForgetChecks: verification beside the checks %v, %d plan checks remembered, want 1", ex.verified.started, svc.planChecked.Len()-before)
+	}
+	// Explain runs no plan check: the verification runs where it is waited.
+	ex, err := svc.Explain(ctx, QueryRequest{SQL: "SELECT industry, sum(least(registered_capital, 3000)) FROM enterprise GROUP BY industry", Obligations: ob(1)})
+	if err != nil || ex.verified.started {
+		t.Errorf("Explain: %v, verification started in a goroutine %v", err, ex != nil && ex.verified.started)
 	}
 }
 
