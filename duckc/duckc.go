@@ -23,20 +23,6 @@ import (
 // Open opens an instance of the database at path ("" for in memory) with
 // the given settings.
 func Open(path string, settings map[string]string) (bindings.Database, error) {
-	return open(settings, func(cfg bindings.Config, db *bindings.Database, msg *string) bindings.State {
-		return bindings.OpenExt(path, db, cfg, msg)
-	})
-}
-
-// OpenCached is Open through DuckDB's instance cache: the instance already
-// open for path, if its settings are the same.
-func OpenCached(cache bindings.InstanceCache, path string, settings map[string]string) (bindings.Database, error) {
-	return open(settings, func(cfg bindings.Config, db *bindings.Database, msg *string) bindings.State {
-		return bindings.GetOrCreateFromCache(cache, path, db, cfg, msg)
-	})
-}
-
-func open(settings map[string]string, openWith func(bindings.Config, *bindings.Database, *string) bindings.State) (bindings.Database, error) {
 	var db bindings.Database
 	var cfg bindings.Config
 	if bindings.CreateConfig(&cfg) == bindings.StateError {
@@ -49,7 +35,7 @@ func open(settings map[string]string, openWith func(bindings.Config, *bindings.D
 		}
 	}
 	var msg string
-	if openWith(cfg, &db, &msg) == bindings.StateError {
+	if bindings.OpenExt(path, &db, cfg, &msg) == bindings.StateError {
 		bindings.Close(&db)
 		return db, fmt.Errorf("duckdb: %s", msg)
 	}
