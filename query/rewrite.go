@@ -212,10 +212,33 @@ func (t template) planShape(stmt string) string {
 	if !t.renders(stmt) {
 		return stmt
 	}
-	if s, ok := t.render(classMarker, maskNumbers); ok {
-		return s
+	if !t.constantAfterName() {
+		if s, ok := t.render(classMarker, maskNumbers); ok {
+			return s
+		}
 	}
 	return t.masked()
+}
+
+// constantAfterName reports whether a constant of t directly follows a
+// byte that could end a name, so that a digit it begins with would be
+// part of the name (the renderer writes no such text).
+func (t template) constantAfterName() bool {
+	text := t.text
+	for {
+		i := strings.IndexByte(text, 0)
+		if i < 0 {
+			return false
+		}
+		if i > 0 && isNameByte(text[i-1]) {
+			return true
+		}
+		j := strings.IndexByte(text[i+1:], 0) // the placeholder's end
+		if j < 0 {
+			return false
+		}
+		text = text[i+1+j+1:]
+	}
 }
 
 // renders reports whether t, expanded with its constants' own renderings,

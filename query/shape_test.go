@@ -315,3 +315,23 @@ func TestMaskNumbers(t *testing.T) {
 		}
 	}
 }
+
+// A constant written right after a name byte would glue its digits to the
+// name: such a template's numbers are not masked.
+func TestConstantAfterName(t *testing.T) {
+	c := &constant{typ: "INTEGER", num: big.NewRat(5, 1)}
+	for _, tc := range []struct {
+		text string
+		want bool
+	}{
+		{"least(t1.\"x\", \x000\x00) > 12", false},
+		{"x\x000\x00", true},
+		{"(\x000\x00) AND y_\x001\x00", true},
+		{"\x000\x00, \x001\x00", false},
+	} {
+		tm := template{text: tc.text, consts: []*constant{c, c}}
+		if got := tm.constantAfterName(); got != tc.want {
+			t.Errorf("%q: %v, want %v", tc.text, got, tc.want)
+		}
+	}
+}

@@ -429,8 +429,8 @@ func (s *Sandbox) openPlanner(opts url.Values, plan *tablePlan, want map[string]
 		return fmt.Errorf("sandbox: plan checks' instance: %w", err)
 	}
 	if s.cfg.DisableFileSystem {
-		if _, err := duckc.Query(conn, s.globSQL()+"::VARCHAR", 1); err == nil {
-			return errors.New("sandbox: plan checks' instance: not locked down: the local file system is still reachable")
+		if _, err := duckc.Query(conn, s.globSQL(), 1); !fileSystemRefused(err) {
+			return fmt.Errorf("sandbox: plan checks' instance: not locked down: the local file system is still reachable (%v)", err)
 		}
 	}
 	return nil
@@ -503,9 +503,9 @@ func (s *Sandbox) verify(ctx context.Context) (map[string]string, error) {
 	if s.cfg.DisableFileSystem {
 		// disabled_filesystems reads back as '' even when set, so check the
 		// effect: listing the (allowed) temp directory must fail.
-		var n int64
-		if err := s.conn.QueryRowContext(ctx, s.globSQL()).Scan(&n); err == nil {
-			return nil, errors.New("sandbox: not locked down: the local file system is still reachable")
+		var n string
+		if err := s.conn.QueryRowContext(ctx, s.globSQL()).Scan(&n); !fileSystemRefused(err) {
+			return nil, fmt.Errorf("sandbox: not locked down: the local file system is still reachable (%v)", err)
 		}
 	}
 	return want, nil
@@ -521,10 +521,17 @@ func checkSettings(got, want map[string]string) error {
 	return nil
 }
 
-// globSQL lists the private temp directory, which only a disabled local
-// file system refuses.
+// globSQL counts the files in the private temp directory (one VARCHAR),
+// which only a disabled local file system refuses.
 func (s *Sandbox) globSQL() string {
-	return fmt.Sprintf("SELECT count(*) FROM glob(%s)", quoteString(filepath.Join(s.tempDir(), "*")))
+	return fmt.Sprintf("SELECT count(*)::VARCHAR FROM glob(%s)", quoteString(filepath.Join(s.tempDir(), "*")))
+}
+
+// fileSystemRefused reports whether err is DuckDB refusing globSQL because
+// the local file system is disabled: any other error (a typo in the
+// statement, for one) proves nothing.
+func fileSystemRefused(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "File system LocalFileSystem has been disabled by configuration")
 }
 
 // securitySettings are the settings Settings reports.

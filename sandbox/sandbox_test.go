@@ -524,6 +524,9 @@ func TestPlannerLockedLikeTheSandbox(t *testing.T) {
 				t.Errorf("%+v: planner %s = %q, sandbox's (threads 1) %q", cfg, n, row[i], want[n])
 			}
 		}
+		if _, err := duckc.Query(conn, s.globSQL(), 1); fileSystemRefused(err) != cfg.DisableFileSystem {
+			t.Errorf("%+v: listing the temp directory in the planner: %v", cfg, err)
+		}
 		if row, err := duckc.Query(conn, "SELECT current_setting('disabled_optimizers')::VARCHAR", 1); err != nil || string(row[0]) != planNoSwap {
 			t.Errorf("%+v: planner disabled_optimizers = %q, %v", cfg, row, err)
 		}
