@@ -270,7 +270,7 @@ func classMarker(c *constant) string {
 // theirs). ok is false where a digit could be anything else or seg could
 // hide where a token ends: seg begins with a digit (it follows a
 // constant), holds a '#' (positional references), '$' (dollar quotes,
-// parameters), '?', a backslash (escapes in E” strings), a comment, or a
+// parameters), '?', a backslash (escapes in E'…' strings), a comment, or a
 // quote it does not close (quoted text is kept as it is, doubled quotes
 // included).
 func maskNumbers(seg string) (string, bool) {

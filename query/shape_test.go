@@ -179,14 +179,7 @@ func TestShapesShareOnlyConstants(t *testing.T) {
 	cat := loadExamples(t)
 	shapeOf := func(sql string) (string, *Bounded) {
 		t.Helper()
-		an, err := p.Analyze(ctx, sql, cat)
-		if err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-		b, err := an.Rewrite(sluice.Obligations{L0: 2, Linf: 3}, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
+		an, b := rewriteFor(t, p, cat, sql)
 		if err := p.Verify(ctx, an, b, cat); err != nil {
 			t.Fatalf("%s: %v", sql, err)
 		}
@@ -220,14 +213,7 @@ func TestShapesShareOnlyConstants(t *testing.T) {
 		}
 	}
 	// A statement altered after Rewrite is its own shape.
-	an, err := p.Analyze(ctx, fmt.Sprintf(q, "1000", "'2022-01-01'", "'late'"), cat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	good, err := an.Rewrite(sluice.Obligations{L0: 2, Linf: 3}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, good := rewriteFor(t, p, cat, fmt.Sprintf(q, "1000", "'2022-01-01'", "'late'"))
 	bad := *good
 	bad.SQL = strings.Replace(good.SQL, "'late'", "'early'", 1)
 	if shape, _ := bad.Shapes(); shape != bad.SQL {
@@ -235,23 +221,29 @@ func TestShapesShareOnlyConstants(t *testing.T) {
 	}
 }
 
+// rewriteFor analyses sql and rewrites it under L0 2, L∞ 3 and seed 1.
+func rewriteFor(t *testing.T, p *Parser, cat Catalog, sql string) (*Analysis, *Bounded) {
+	t.Helper()
+	an, err := p.Analyze(context.Background(), sql, cat)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	b, err := an.Rewrite(sluice.Obligations{L0: 2, Linf: 3}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return an, b
+}
+
 // The plan shape of a row stage masks the analyst's constants as Shapes
 // does and the renderer's numbers too, so a new clamp bound shares it; a
 // different column, function, constant class or text does not.
 func TestPlanShapesMaskNumbers(t *testing.T) {
-	ctx := context.Background()
 	p := testParser(t)
 	cat := loadExamples(t)
 	planShapes := func(sql string) ([]string, *Bounded) {
 		t.Helper()
-		an, err := p.Analyze(ctx, sql, cat)
-		if err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-		b, err := an.Rewrite(sluice.Obligations{L0: 2, Linf: 3}, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, b := rewriteFor(t, p, cat, sql)
 		return b.PlanShapes(), b
 	}
 	const q = "SELECT filing_status, count(*), sum(least(%s, %s)), median(tax_paid) FROM tax_monthly WHERE filing_status <> %s GROUP BY ALL"

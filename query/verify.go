@@ -150,17 +150,17 @@ func (p *Parser) verify(ctx context.Context, an *Analysis, b *Bounded) error {
 	return nil
 }
 
-// restRowStage is the row stage checkRest parses the renderer's other
-// stages after.
-const restRowStage = "SELECT 1"
+// probeRowStage is the row stage DuckDB parses the renderer's other
+// stages after (checkRest), and the tail after (rowStageTail).
+const probeRowStage = "SELECT 1"
 
-// checkRest parses rowStagePrefix(restRowStage) + rest, rest being the
+// checkRest parses rowStagePrefix(probeRowStage) + rest, rest being the
 // renderer's stages after a statement's row stage: DuckDB must parse it as
 // one SELECT whose first CTE is the row stage, and its tree may name only
 // allowed functions and no dataset (scanTree: datasets only in the row
 // stage, which holds none here).
 func (p *Parser) checkRest(ctx context.Context, allowed map[string]bool, rest string) error {
-	raw, err := p.serialize(ctx, rowStagePrefix(restRowStage)+rest)
+	raw, err := p.serialize(ctx, rowStagePrefix(probeRowStage)+rest)
 	if err != nil {
 		return internal("re-parse of bounded SQL failed: %v", err)
 	}
@@ -209,7 +209,7 @@ const queryLocation = `"query_location":`
 
 // rowStageTail learns the tail from DuckDB's parse of a row stage.
 func (p *Parser) rowStageTail(ctx context.Context) (tailTemplate, error) {
-	prefix := rowStagePrefix("SELECT 1")
+	prefix := rowStagePrefix(probeRowStage)
 	raw, err := p.serialize(ctx, prefix+rowStageQuery)
 	if err != nil {
 		return tailTemplate{}, fmt.Errorf("open parser: parse a row stage: %w", err)

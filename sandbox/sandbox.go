@@ -572,7 +572,7 @@ func (s *Sandbox) Settings(ctx context.Context) (map[string]string, error) {
 	return s.settings(ctx)
 }
 
-// settingsSQL reads securitySettings, in order, as text (” for NULL).
+// settingsSQL reads securitySettings, in order, as text (an empty string for NULL).
 func settingsSQL() string {
 	exprs := make([]string, len(securitySettings))
 	for i, n := range securitySettings {
@@ -582,7 +582,7 @@ func settingsSQL() string {
 }
 
 func (s *Sandbox) settings(ctx context.Context) (map[string]string, error) {
-	vals := make([]sql.NullString, len(securitySettings))
+	vals := make([]string, len(securitySettings))
 	dst := make([]any, len(vals))
 	for i := range vals {
 		dst[i] = &vals[i]
@@ -592,7 +592,7 @@ func (s *Sandbox) settings(ctx context.Context) (map[string]string, error) {
 	}
 	out := make(map[string]string, len(securitySettings))
 	for i, n := range securitySettings {
-		out[n] = vals[i].String
+		out[n] = vals[i]
 	}
 	return out, nil
 }
